@@ -1,0 +1,268 @@
+"""The unit of work: every query the services need, behind plain methods.
+
+Services never see SQLAlchemy; they call these methods inside ``Database.write()`` or
+``Database.read()``, and the transaction commits when the block ends without an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import CursorResult, Result, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mjgate.db.tables import channels, ledger, tasks, tokens, users
+from mjgate.domain.accounts import ApiToken, LedgerEntry, LedgerKind, User
+from mjgate.domain.channels import Channel
+from mjgate.domain.tasks import ACTIVE_STATUSES, RUNNING_STATUSES, Task, TaskStatus
+
+
+def _rowcount(result: Result[Any]) -> int:
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount)
+
+
+class UnitOfWork:
+    def __init__(self, session: AsyncSession, *, dialect: str) -> None:
+        self._session = session
+        self._dialect = dialect
+        # Row locks (FOR UPDATE) on PostgreSQL; SQLite's writers already hold the whole file.
+        self._locking = dialect != "sqlite"
+
+    async def ping(self) -> None:
+        await self._session.execute(text("SELECT 1"))
+
+    def add(self, obj: object) -> None:
+        self._session.add(obj)
+
+    async def flush(self) -> None:
+        await self._session.flush()
+
+    # -- users and tokens -------------------------------------------------------------
+
+    async def count_users(self) -> int:
+        return int(await self._session.scalar(select(func.count()).select_from(User)) or 0)
+
+    async def user_by_name(self, name: str) -> User | None:
+        return (await self._session.scalars(select(User).where(users.c.name == name))).first()
+
+    async def user_by_id(self, user_id: int) -> User | None:
+        return await self._session.get(User, user_id)
+
+    async def users(self) -> Sequence[User]:
+        return (await self._session.scalars(select(User).order_by(users.c.id))).all()
+
+    async def token_with_user(self, token_hash: str) -> tuple[ApiToken, User] | None:
+        row = (
+            await self._session.execute(
+                select(ApiToken, User)
+                .join(User, users.c.id == tokens.c.user_id)
+                .where(tokens.c.token_hash == token_hash)
+            )
+        ).first()
+        return None if row is None else (row[0], row[1])
+
+    async def tokens_of(self, user_id: int) -> Sequence[ApiToken]:
+        query = select(ApiToken).where(tokens.c.user_id == user_id).order_by(tokens.c.id)
+        return (await self._session.scalars(query)).all()
+
+    async def token_by_id(self, token_id: int) -> ApiToken | None:
+        return await self._session.get(ApiToken, token_id)
+
+    async def token_by_prefix(self, prefix: str) -> Sequence[ApiToken]:
+        query = select(ApiToken).where(tokens.c.prefix.startswith(prefix))
+        return (await self._session.scalars(query)).all()
+
+    # -- quota ------------------------------------------------------------------------
+
+    async def debit(self, user_id: int, amount: int) -> bool:
+        """Take ``amount`` from the balance only if it is there: never below zero."""
+        result = await self._session.execute(
+            update(User)
+            .where(users.c.id == user_id, users.c.balance >= amount)
+            .values(balance=users.c.balance - amount)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result) == 1
+
+    async def credit(self, user_id: int, amount: int) -> None:
+        await self._session.execute(
+            update(User)
+            .where(users.c.id == user_id)
+            .values(balance=users.c.balance + amount)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def charge_token(self, token_id: int, amount: int) -> bool:
+        """Count spend on a token; refuse when it would pass the token's cap."""
+        result = await self._session.execute(
+            update(ApiToken)
+            .where(
+                tokens.c.id == token_id,
+                or_(tokens.c.spend_cap.is_(None), tokens.c.spent + amount <= tokens.c.spend_cap),
+            )
+            .values(spent=tokens.c.spent + amount)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result) == 1
+
+    async def uncharge_token(self, token_id: int, amount: int) -> None:
+        await self._session.execute(
+            update(ApiToken)
+            .where(tokens.c.id == token_id)
+            .values(spent=tokens.c.spent - amount)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def record_ledger(self, entry: LedgerEntry) -> bool:
+        """Insert the entry unless the task already has one of that kind (then False)."""
+        values: dict[str, Any] = {
+            "user_id": entry.user_id,
+            "token_id": entry.token_id,
+            "task_id": entry.task_id,
+            "amount": entry.amount,
+            "kind": entry.kind,
+            "reason": entry.reason,
+            "created_at": entry.created_at,
+        }
+        insert = sqlite_insert if self._dialect == "sqlite" else pg_insert
+        statement = insert(ledger).values(**values).on_conflict_do_nothing()
+        result = await self._session.execute(statement)
+        return _rowcount(result) == 1
+
+    async def ledger_of(self, user_id: int, limit: int = 20) -> Sequence[LedgerEntry]:
+        query = (
+            select(LedgerEntry)
+            .where(ledger.c.user_id == user_id)
+            .order_by(ledger.c.id.desc())
+            .limit(limit)
+        )
+        return (await self._session.scalars(query)).all()
+
+    async def ledger_sum(self, user_id: int) -> int:
+        query = select(func.coalesce(func.sum(ledger.c.amount), 0)).where(
+            ledger.c.user_id == user_id
+        )
+        return int(await self._session.scalar(query) or 0)
+
+    async def ledger_for_task(self, task_id: str) -> Sequence[LedgerEntry]:
+        query = select(LedgerEntry).where(ledger.c.task_id == task_id)
+        return (await self._session.scalars(query.order_by(ledger.c.id))).all()
+
+    # -- channels ---------------------------------------------------------------------
+
+    async def channels(self, *, enabled_only: bool = False) -> Sequence[Channel]:
+        query = select(Channel).order_by(channels.c.id)
+        if enabled_only:
+            query = query.where(channels.c.enabled.is_(True))
+        return (await self._session.scalars(query)).all()
+
+    async def channel_by_id(self, channel_id: int) -> Channel | None:
+        return await self._session.get(Channel, channel_id)
+
+    async def channel_by_name(self, name: str) -> Channel | None:
+        query = select(Channel).where(channels.c.name == name)
+        return (await self._session.scalars(query)).first()
+
+    async def lock_channel(self, channel_id: int) -> Channel | None:
+        """The per-channel lock under which load is counted and slots are taken."""
+        query = select(Channel).where(channels.c.id == channel_id)
+        if self._locking:
+            query = query.with_for_update()
+        return (
+            await self._session.scalars(query.execution_options(populate_existing=True))
+        ).first()
+
+    async def count_by_status(self, channel_id: int, statuses: Iterable[TaskStatus]) -> int:
+        query = (
+            select(func.count())
+            .select_from(Task)
+            .where(tasks.c.channel_id == channel_id, tasks.c.status.in_(list(statuses)))
+        )
+        return int(await self._session.scalar(query) or 0)
+
+    async def active_counts(self) -> dict[int, int]:
+        """Each channel's tasks that hold or wait for a slot."""
+        query = (
+            select(tasks.c.channel_id, func.count())
+            .where(tasks.c.status.in_(list(ACTIVE_STATUSES)))
+            .group_by(tasks.c.channel_id)
+        )
+        return {int(cid): int(n) for cid, n in (await self._session.execute(query)).all() if cid}
+
+    # -- tasks ------------------------------------------------------------------------
+
+    async def task(self, task_id: str, *, for_update: bool = False) -> Task | None:
+        query = select(Task).where(tasks.c.id == task_id)
+        if for_update and self._locking:
+            query = query.with_for_update()
+        query = query.execution_options(populate_existing=True)
+        return (await self._session.scalars(query)).first()
+
+    async def tasks_by_ids(self, ids: Sequence[str], user_id: int | None) -> Sequence[Task]:
+        query = select(Task).where(tasks.c.id.in_(list(ids)))
+        if user_id is not None:
+            query = query.where(tasks.c.user_id == user_id)
+        return (await self._session.scalars(query)).all()
+
+    async def newest_tasks(self, user_id: int | None, limit: int) -> Sequence[Task]:
+        query = select(Task).order_by(tasks.c.submit_time.desc(), tasks.c.id.desc()).limit(limit)
+        if user_id is not None:
+            query = query.where(tasks.c.user_id == user_id)
+        return (await self._session.scalars(query)).all()
+
+    async def unfinished_tasks(self, user_id: int | None) -> Sequence[Task]:
+        query = (
+            select(Task)
+            .where(tasks.c.status.in_([s for s in TaskStatus if not s.is_final]))
+            .order_by(tasks.c.submit_time, tasks.c.id)
+        )
+        if user_id is not None:
+            query = query.where(tasks.c.user_id == user_id)
+        return (await self._session.scalars(query)).all()
+
+    async def waiting_tasks(self, channel_id: int, limit: int) -> Sequence[Task]:
+        """The channel's queued tasks, oldest first, locked against other dispatchers."""
+        query = (
+            select(Task)
+            .where(tasks.c.channel_id == channel_id, tasks.c.status == TaskStatus.NOT_START)
+            .order_by(tasks.c.submit_time, tasks.c.id)
+            .limit(limit)
+        )
+        if self._locking:
+            query = query.with_for_update(skip_locked=True)
+        return (await self._session.scalars(query)).all()
+
+    async def running_count(self, channel_id: int) -> int:
+        return await self.count_by_status(channel_id, RUNNING_STATUSES)
+
+    async def running_tasks(self, worker_id: str, now: int, limit: int) -> Sequence[Task]:
+        """Running tasks this worker holds, or whose lease ran out (their worker died)."""
+        query = (
+            select(Task)
+            .where(
+                tasks.c.status.in_(list(RUNNING_STATUSES)),
+                or_(tasks.c.worker_id == worker_id, tasks.c.lease_until < now),
+            )
+            .order_by(tasks.c.start_time)
+            .limit(limit)
+        )
+        if self._locking:
+            query = query.with_for_update(skip_locked=True)
+        return (await self._session.scalars(query)).all()
+
+    async def overdue_tasks(self, now: int, limit: int) -> Sequence[Task]:
+        query = (
+            select(Task)
+            .where(
+                tasks.c.status.in_([s for s in TaskStatus if not s.is_final]),
+                tasks.c.deadline_at < now,
+            )
+            .limit(limit)
+        )
+        if self._locking:
+            query = query.with_for_update(skip_locked=True)
+        return (await self._session.scalars(query)).all()

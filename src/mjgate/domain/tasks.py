@@ -1,0 +1,148 @@
+"""Tasks: their actions, statuses, modes, and the rules for moving between statuses."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class TaskStatus(StrEnum):
+    NOT_START = "NOT_START"
+    SUBMITTED = "SUBMITTED"
+    MODAL = "MODAL"
+    IN_PROGRESS = "IN_PROGRESS"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    CANCEL = "CANCEL"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset({TaskStatus.SUCCESS, TaskStatus.FAILURE, TaskStatus.CANCEL})
+# Statuses that hold or wait for one of a channel's core slots. MODAL does not: it waits for
+# the client, not for the channel.
+ACTIVE_STATUSES = frozenset({TaskStatus.NOT_START, TaskStatus.SUBMITTED, TaskStatus.IN_PROGRESS})
+RUNNING_STATUSES = frozenset({TaskStatus.SUBMITTED, TaskStatus.IN_PROGRESS})
+UNFINISHED_STATUSES = frozenset(TaskStatus) - FINAL_STATUSES
+
+# Which status may follow which. A final status has no successor: a final task never changes.
+_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
+    TaskStatus.MODAL: frozenset({TaskStatus.NOT_START, TaskStatus.FAILURE, TaskStatus.CANCEL}),
+    TaskStatus.NOT_START: frozenset(
+        {TaskStatus.SUBMITTED, TaskStatus.IN_PROGRESS, TaskStatus.SUCCESS, TaskStatus.FAILURE,
+         TaskStatus.CANCEL}
+    ),
+    TaskStatus.SUBMITTED: frozenset(
+        {TaskStatus.IN_PROGRESS, TaskStatus.SUCCESS, TaskStatus.FAILURE, TaskStatus.CANCEL}
+    ),
+    TaskStatus.IN_PROGRESS: frozenset({TaskStatus.SUCCESS, TaskStatus.FAILURE, TaskStatus.CANCEL}),
+}
+
+
+def can_transition(current: TaskStatus, new: TaskStatus) -> bool:
+    """Whether a task in ``current`` may move to ``new`` (staying put is always allowed)."""
+    if current == new:
+        return not current.is_final
+    return new in _TRANSITIONS.get(current, frozenset())
+
+
+def next_progress(current: int, reported: int | None, new_status: TaskStatus) -> int:
+    """Progress never goes backwards and is 100 on every final status (PROTOCOL §4)."""
+    if new_status.is_final:
+        return 100
+    if reported is None:
+        return current
+    return max(current, min(99, max(0, reported)))
+
+
+def format_progress(progress: int) -> str:
+    return f"{progress}%"
+
+
+class TaskAction(StrEnum):
+    IMAGINE = "IMAGINE"
+    UPSCALE = "UPSCALE"
+    VARIATION = "VARIATION"
+    REROLL = "REROLL"
+    BLEND = "BLEND"
+    DESCRIBE = "DESCRIBE"
+    SHORTEN = "SHORTEN"
+    PAN = "PAN"
+    ZOOM = "ZOOM"
+    INPAINT = "INPAINT"
+    UPSCALE_HD = "UPSCALE_HD"
+    VIDEO = "VIDEO"
+    EDITS = "EDITS"
+    SWAP_FACE = "SWAP_FACE"
+    UPLOAD = "UPLOAD"
+
+
+class Mode(StrEnum):
+    RELAX = "RELAX"
+    FAST = "FAST"
+    TURBO = "TURBO"
+
+
+class BotType(StrEnum):
+    MID_JOURNEY = "MID_JOURNEY"
+    NIJI_JOURNEY = "NIJI_JOURNEY"
+
+
+def new_task_id(now_ms: int, rng: secrets.SystemRandom | None = None) -> str:
+    """16 digits: the submit time in epoch ms followed by 3 random digits (PROTOCOL §4)."""
+    draw = (rng or secrets.SystemRandom()).randrange(1000)
+    return f"{now_ms:013d}{draw:03d}"
+
+
+@dataclass(eq=False)
+class Task:
+    """One job, from submit to its final status. The database row is the job (DESIGN §Engine).
+
+    ``params`` holds what the executor needs (stored input files by key, flags, the button that
+    made the task); ``result`` what it produced (stored files by key, hash, seed, texts).
+    Times are epoch milliseconds.
+    """
+
+    id: str
+    user_id: int
+    action: TaskAction
+    status: TaskStatus
+    mode: Mode
+    submit_time: int
+    token_id: int | None = None
+    channel_id: int | None = None
+    parent_id: str | None = None
+    bot_type: BotType = BotType.MID_JOURNEY
+    prompt: str = ""
+    prompt_en: str = ""
+    description: str = ""
+    state: str | None = None
+    custom_id: str | None = None
+    notify_hook: str | None = None
+    public_base: str | None = None
+    start_time: int | None = None
+    finish_time: int | None = None
+    progress: int = 0
+    fail_reason: str | None = None
+    buttons: list[dict[str, Any]] = field(default_factory=list)
+    properties: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)
+    price: int = 0
+    refunded: bool = False
+    deadline_at: int | None = None
+    worker_id: str | None = None
+    lease_until: int | None = None
+    provider_ref: str | None = None
+    updated_at: int = 0
+
+    @property
+    def is_final(self) -> bool:
+        return TaskStatus(self.status).is_final
+
+    def has_button(self, custom_id: str) -> bool:
+        return any(button.get("customId") == custom_id for button in self.buttons)

@@ -1,0 +1,70 @@
+"""The Provider protocol: how the engine starts, follows and cancels work on an executor."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from mjgate.domain.buttons import Button
+from mjgate.domain.tasks import Mode, TaskAction, TaskStatus
+
+
+@dataclass(frozen=True)
+class ResultFile:
+    """A file the executor produced; the engine stores it and serves its own URL."""
+
+    data: bytes
+    extension: str  # png, mp4, ...
+
+
+@dataclass(frozen=True)
+class ProviderUpdate:
+    """What an executor says about a task. Fields left None say nothing new."""
+
+    status: TaskStatus | None = None
+    progress: int | None = None
+    fail_reason: str | None = None
+    image: ResultFile | None = None  # the grid, or the single image
+    images: tuple[ResultFile, ...] = ()  # the four images of a grid
+    video: ResultFile | None = None
+    buttons: tuple[Button, ...] | None = None
+    message_hash: str | None = None
+    final_prompt: str | None = None
+    prompt_en: str | None = None
+    seed: str | None = None
+    texts: tuple[str, ...] | None = None  # describe's or shorten's prompts, for their buttons
+    provider_ref: str | None = None
+
+
+InputLoader = Callable[[], Awaitable[Mapping[str, bytes]]]
+
+
+@dataclass(frozen=True)
+class ProviderJob:
+    """One task as an executor sees it: no database row, no user, just the work."""
+
+    task_id: str
+    action: TaskAction
+    mode: Mode
+    prompt: str
+    params: Mapping[str, Any]
+    started_at: int  # epoch ms the executor took the task
+    load_inputs: InputLoader = field(repr=False)
+    provider_ref: str | None = None
+
+
+class Provider(Protocol):
+    """One channel's executor. Methods raise ``ProviderRetryable`` or ``ProviderRejected``."""
+
+    async def start(self, job: ProviderJob) -> ProviderUpdate:
+        """Hand the job over; the answer may already be final."""
+        ...
+
+    async def poll(self, job: ProviderJob, now: int) -> ProviderUpdate | None:
+        """Where the job is now, or None when nothing changed."""
+        ...
+
+    async def cancel(self, job: ProviderJob) -> None:
+        """Stop work on the job, as far as the executor allows."""
+        ...

@@ -1,0 +1,1 @@
+"""Use cases, one transaction each: submit, apply_update, cancel, billing, accounts."""

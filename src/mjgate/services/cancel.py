@@ -1,0 +1,40 @@
+"""Cancelling a task that has not finished: status CANCEL and a refund, in one transaction."""
+
+from __future__ import annotations
+
+import logging
+
+from mjgate.domain.tasks import RUNNING_STATUSES, Task, TaskStatus
+from mjgate.errors import ProviderError
+from mjgate.services.billing import refund_task
+from mjgate.services.jobs import job_for
+from mjgate.services.queries import owned_task, task_id_text
+from mjgate.services.runtime import Runtime
+from mjgate.services.submit import Caller
+from mjgate.services.updates import finish_task
+
+log = logging.getLogger(__name__)
+CANCELLED_BY_CLIENT = "Cancelled by the client"
+
+
+async def cancel_task(rt: Runtime, caller: Caller, task_id: str) -> Task:
+    """Cancel the caller's task. A task that is already final is returned unchanged."""
+    await owned_task(rt, caller, task_id)
+    now = rt.clock()
+    async with rt.db.write() as uow:
+        task = await uow.task(task_id_text(task_id), for_update=True)
+        assert task is not None
+        if task.is_final:
+            return task
+        was_running = task.status in RUNNING_STATUSES
+        finish_task(task, TaskStatus.CANCEL, CANCELLED_BY_CLIENT, now)
+        await refund_task(uow, task, CANCELLED_BY_CLIENT, now)
+        channel = await uow.channel_by_id(task.channel_id) if task.channel_id else None
+    rt.wake()
+    if was_running and channel is not None:
+        # Tell the executor, best effort: the task is already final here whatever it says.
+        try:
+            await rt.provider_for(channel).cancel(job_for(rt, task))
+        except ProviderError as exc:
+            log.warning("task %s: executor did not take the cancel: %s", task.id, exc)
+    return task

@@ -1,0 +1,68 @@
+"""Client image inputs: data URLs and base64 decoded now, links resolved or fetched later."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from mjgate.domain.images import ImageData, decode_image, is_http_url
+from mjgate.errors import Base64IsInvalid, ProviderRejected
+from mjgate.providers.remote import fetch_image
+from mjgate.services.runtime import Runtime
+from mjgate.storage import StoredFileMissing
+
+
+def decode(rt: Runtime, value: object) -> ImageData:
+    return decode_image(value, rt.settings.max_image_bytes)
+
+
+def image_reference(rt: Runtime, value: object) -> tuple[ImageData | None, str | None, str | None]:
+    """An ``image`` field that is a data URL, base64, one of our image URLs, or a link.
+
+    Returns (decoded image, stored key, remote URL): exactly one is set.
+    """
+    if isinstance(value, str) and is_http_url(value):
+        key = own_image_key(rt, value)
+        if key is not None:
+            return None, key, None
+        return None, None, value
+    if isinstance(value, str) and value.startswith(("http:", "https:")):
+        raise Base64IsInvalid("The image link is not an absolute http(s) URL.")
+    return decode(rt, value), None, None
+
+
+def own_image_key(rt: Runtime, url: str) -> str | None:
+    """The storage key behind one of our own signed image URLs, whatever host it names."""
+    parts = urlsplit(url)
+    prefix = "/mj/image/"
+    if prefix not in parts.path:
+        return None
+    key = unquote(parts.path.split(prefix, 1)[1])
+    query = parse_qs(parts.query)
+    signature = query.get("sig", [""])[0]
+    try:
+        expires = int(query.get("exp", ["0"])[0])
+    except ValueError:
+        return None
+    now_seconds = rt.clock() // 1000
+    if not rt.storage.verify(key, expires, signature, now_seconds):
+        return None
+    return key
+
+
+async def load_inputs(rt: Runtime, params: Mapping[str, Any]) -> dict[str, bytes]:
+    """Read a task's stored inputs and download its remote ones, for the executor."""
+    loaded: dict[str, bytes] = {}
+    for role, key in dict(params.get("inputs", {})).items():
+        try:
+            loaded[role] = rt.storage.read(str(key))
+        except StoredFileMissing:
+            raise ProviderRejected(f"the stored input '{role}' is gone") from None
+    for role, url in dict(params.get("remote_inputs", {})).items():
+        loaded[role] = await fetch_image(
+            str(url),
+            max_bytes=rt.settings.max_image_bytes,
+            allow_private=rt.settings.allow_private_urls,
+        )
+    return loaded

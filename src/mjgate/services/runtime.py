@@ -1,0 +1,70 @@
+"""Everything a use case needs, built once per process by the composition root."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+
+from mjgate.db.session import Database
+from mjgate.domain.channels import Channel
+from mjgate.domain.pricing import PriceList
+from mjgate.domain.prompts import BannedWords
+from mjgate.providers.base import Provider
+from mjgate.providers.sandbox import SandboxProvider
+from mjgate.settings import Settings
+from mjgate.storage import Storage
+
+
+def system_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def load_banned_words(settings: Settings) -> BannedWords:
+    if settings.banned_words_file is not None:
+        return BannedWords.from_text(settings.banned_words_file.read_text(encoding="utf-8"))
+    shipped = resources.files("mjgate") / "data" / "banned_words.txt"
+    return BannedWords.from_text(shipped.read_text(encoding="utf-8"))
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    storage: Storage
+    prices: PriceList
+    banned_words: BannedWords
+    clock: Callable[[], int] = system_clock_ms
+    random: secrets.SystemRandom = field(default_factory=secrets.SystemRandom)
+    # Called after a change that may let queued work start (submit, a task finishing).
+    wake: Callable[[], None] = lambda: None
+    _providers: dict[tuple[int, str], Provider] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Runtime:
+        assert settings.secret_key, "load_settings() provides the signing key"
+        return cls(
+            settings=settings,
+            db=Database(settings.resolved_database_url),
+            storage=Storage(settings.storage_dir, settings.secret_key, settings.image_url_ttl),
+            prices=PriceList(settings.prices),
+            banned_words=load_banned_words(settings),
+        )
+
+    def provider_for(self, channel: Channel) -> Provider:
+        """One provider per channel and configuration, made on first use."""
+        assert channel.id is not None
+        key = (channel.id, repr(sorted(channel.config.items())))
+        provider = self._providers.get(key)
+        if provider is None:
+            provider = self._make_provider(channel)
+            self._providers[key] = provider
+        return provider
+
+    def _make_provider(self, channel: Channel) -> Provider:
+        if channel.kind == "sandbox":
+            duration = channel.config.get("duration", self.settings.sandbox_duration)
+            return SandboxProvider(float(duration))
+        raise ValueError(f"channel {channel.name!r} has unknown kind {channel.kind!r}")

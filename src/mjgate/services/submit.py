@@ -1,0 +1,245 @@
+"""Submitting work: validate, choose a channel, charge and create the task in one transaction.
+
+The answer code (1 starts now, 22 waits, 23 full) comes from the channel's load counted under
+the per-channel lock, so two processes can never both take the last slot (DESIGN §Engine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mjgate.domain.channels import Channel, decide_queue
+from mjgate.domain.images import ImageData
+from mjgate.domain.prompts import parse_mode, resolve_mode
+from mjgate.domain.tasks import ACTIVE_STATUSES, BotType, Mode, Task, TaskAction, TaskStatus
+from mjgate.domain.tasks import new_task_id as make_task_id
+from mjgate.errors import (
+    BannedPrompt,
+    BindRequestBodyFailed,
+    NoAvailableChannel,
+    NotifyHookIsInvalid,
+    QueueFull,
+    StateTooLong,
+)
+from mjgate.domain.images import is_http_url
+from mjgate.services.billing import charge_task
+from mjgate.services.runtime import Runtime
+
+SUBMIT_SUCCESS = "Submit success"
+WAITING_FOR_MODAL = "Waiting for window confirm"
+_BOT_TYPES = {
+    "MJ": BotType.MID_JOURNEY,
+    "MID_JOURNEY": BotType.MID_JOURNEY,
+    "NIJI": BotType.NIJI_JOURNEY,
+    "NIJI_JOURNEY": BotType.NIJI_JOURNEY,
+}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: the owner of the API token on the request."""
+
+    user_id: int
+    token_id: int | None
+    is_admin: bool
+    name: str = ""
+
+    def owns(self, task: Task) -> bool:
+        return self.is_admin or task.user_id == self.user_id
+
+
+@dataclass(frozen=True)
+class SubmitOptions:
+    """The optional fields every submit carries (PROTOCOL §3), still as the client sent them."""
+
+    path_mode: Mode | None = None
+    mode: object = None
+    state: object = None
+    notify_hook: object = None
+    bot_type: object = None
+    public_base: str | None = None
+
+
+@dataclass
+class Draft:
+    """A task about to be created, before it has an id, a channel or a charge."""
+
+    action: TaskAction
+    prompt: str = ""
+    description: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    new_inputs: dict[str, ImageData] = field(default_factory=dict)
+    parent: Task | None = None
+    custom_id: str | None = None
+    modal: bool = False
+    final_prompt: str | None = None
+    # For descriptions that name the new task's own id (``/blend <id> 2``).
+    description_for: Callable[[str], str] | None = None
+
+
+@dataclass(frozen=True)
+class SubmitAnswer:
+    code: int
+    description: str
+    result: str
+    properties: dict[str, Any]
+
+
+def check_prompt(rt: Runtime, prompt: str) -> None:
+    """Banned words refuse the submit with code 24 before anything is created or charged."""
+    word = rt.banned_words.find(prompt)
+    if word is not None:
+        raise BannedPrompt(promptEn=prompt, bannedWord=word)
+
+
+def _bot_type(value: object) -> BotType:
+    if value is None or value == "":
+        return BotType.MID_JOURNEY
+    if not isinstance(value, str) or value.upper() not in _BOT_TYPES:
+        raise BindRequestBodyFailed("botType must be mj, niji, MID_JOURNEY or NIJI_JOURNEY.")
+    return _BOT_TYPES[value.upper()]
+
+
+def _state(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BindRequestBodyFailed("state must be a string.")
+    if len(value) > 255:
+        raise StateTooLong()
+    return value
+
+
+def _notify_hook(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if not is_http_url(value, max_length=2000):
+        raise NotifyHookIsInvalid()
+    assert isinstance(value, str)
+    return value
+
+
+async def create_task(
+    rt: Runtime, caller: Caller, options: SubmitOptions, draft: Draft
+) -> SubmitAnswer:
+    """Create and charge the task on a channel that can take it, or refuse with nothing made."""
+    state = _state(options.state)
+    notify_hook = _notify_hook(options.notify_hook)
+    bot_type = _bot_type(options.bot_type)
+    mode = resolve_mode(
+        options.path_mode, parse_mode(options.mode), draft.prompt, rt.settings.default_mode
+    )
+    price = rt.prices.price_of(draft.action, mode)
+    now = rt.clock()
+    task_id = make_task_id(now, rt.random)
+    params = dict(draft.params)
+    params.setdefault("seed", rt.random.randrange(1, 2**31))
+    inputs = dict(params.get("inputs", {}))
+    inputs.update(await asyncio.to_thread(_store_inputs, rt, task_id, draft.new_inputs))
+    params["inputs"] = inputs
+    task = Task(
+        id=task_id,
+        user_id=caller.user_id,
+        token_id=caller.token_id,
+        action=draft.action,
+        status=TaskStatus.MODAL if draft.modal else TaskStatus.NOT_START,
+        mode=mode,
+        bot_type=bot_type,
+        prompt=draft.prompt,
+        prompt_en=draft.prompt,
+        description=draft.description_for(task_id) if draft.description_for else draft.description,
+        state=state,
+        custom_id=draft.custom_id,
+        notify_hook=notify_hook,
+        public_base=options.public_base,
+        submit_time=now,
+        parent_id=draft.parent.id if draft.parent else None,
+        params=params,
+        buttons=[],
+        result={},
+        properties={"finalPrompt": draft.final_prompt or draft.prompt},
+        updated_at=now,
+    )
+    for channel in await _candidate_channels(rt, draft, mode):
+        try:
+            answer = await _insert_on_channel(rt, task, channel, price)
+        except QueueFull:
+            continue
+        rt.wake()
+        return answer
+    raise QueueFull()
+
+
+async def _candidate_channels(rt: Runtime, draft: Draft, mode: Mode) -> list[Channel]:
+    """A follow-up stays on its parent's channel; new work goes to the least loaded first."""
+    async with rt.db.read() as uow:
+        if draft.parent is not None:
+            assert draft.parent.channel_id is not None
+            channel = await uow.channel_by_id(draft.parent.channel_id)
+            if channel is None or not channel.enabled:
+                raise NoAvailableChannel("The channel that made the parent task is not available.")
+            return [channel]
+        channels = [c for c in await uow.channels(enabled_only=True) if c.serves(draft.action, mode)]
+        loads = await uow.active_counts()
+    if not channels:
+        raise NoAvailableChannel()
+
+    def load(channel: Channel) -> tuple[int, float, int]:
+        assert channel.id is not None
+        return (-channel.priority, loads.get(channel.id, 0) / max(1, channel.core_size), -channel.weight)
+
+    return sorted(channels, key=load)
+
+
+async def _insert_on_channel(rt: Runtime, task: Task, channel: Channel, price: int) -> SubmitAnswer:
+    assert channel.id is not None
+    now = task.submit_time
+    async with rt.db.write() as uow:
+        locked = await uow.lock_channel(channel.id)
+        if locked is None or not locked.enabled:
+            raise QueueFull()
+        task.channel_id = locked.id
+        task.properties = {**task.properties, "channelId": locked.name}
+        if task.status == TaskStatus.MODAL:
+            code, ahead = 21, 0
+            task.deadline_at = now + int(rt.settings.modal_timeout * 1000)
+        else:
+            active = await uow.count_by_status(locked.id, ACTIVE_STATUSES)
+            decision = decide_queue(active, locked.core_size, locked.queue_size)
+            if decision is None:
+                raise QueueFull()
+            code, ahead = decision.code, decision.ahead
+            task.deadline_at = now + int(rt.settings.queue_timeout * 1000)
+        uow.add(task)
+        await uow.flush()
+        await charge_task(uow, task, price, now)
+    return submit_answer(task, code, ahead)
+
+
+def submit_answer(task: Task, code: int, ahead: int) -> SubmitAnswer:
+    channel_name = task.properties.get("channelId")
+    if code == 21:
+        return SubmitAnswer(
+            21,
+            WAITING_FOR_MODAL,
+            task.id,
+            {"finalPrompt": task.properties.get("finalPrompt", ""), "remix": True},
+        )
+    if code == 22:
+        return SubmitAnswer(
+            22,
+            f"In queue, there are {ahead} tasks ahead",
+            task.id,
+            {"numberOfQueues": ahead, "channelId": channel_name},
+        )
+    return SubmitAnswer(1, SUBMIT_SUCCESS, task.id, {"channelId": channel_name})
+
+
+def _store_inputs(rt: Runtime, owner: str, images: dict[str, ImageData]) -> dict[str, str]:
+    return {
+        role: rt.storage.put(rt.storage.new_key(owner, role, image.extension), image.data)
+        for role, image in images.items()
+    }

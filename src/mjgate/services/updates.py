@@ -1,0 +1,115 @@
+"""``apply_update``: the one place that changes a running task's state (DESIGN §Engine)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from mjgate.domain.tasks import (
+    FINAL_STATUSES,
+    RUNNING_STATUSES,
+    Task,
+    TaskStatus,
+    can_transition,
+    next_progress,
+)
+from mjgate.providers.base import ProviderUpdate, ResultFile
+from mjgate.services.billing import refund_task
+from mjgate.services.runtime import Runtime
+from mjgate.storage import Storage
+
+log = logging.getLogger(__name__)
+
+
+async def apply_update(
+    rt: Runtime, task_id: str, update: ProviderUpdate, worker_id: str | None = None
+) -> Task | None:
+    """Apply what an executor reported. Returns the task as saved, or None when ignored.
+
+    Progress never goes backwards, a final task never changes, and a failure is refunded in
+    the same transaction that records it.
+    """
+    stored = await asyncio.to_thread(_store_files, rt.storage, task_id, update)
+    now = rt.clock()
+    async with rt.db.write() as uow:
+        task = await uow.task(task_id, for_update=True)
+        if task is None or task.is_final:
+            return None
+        if worker_id is not None and task.worker_id not in (None, worker_id):
+            if task.lease_until is not None and task.lease_until >= now:
+                return None  # another worker holds this task now
+        new_status = update.status or task.status
+        if not can_transition(task.status, new_status):
+            log.warning("task %s: ignored %s -> %s", task.id, task.status, new_status)
+            return None
+        _apply(task, update, new_status, stored, now)
+        if new_status == TaskStatus.FAILURE:
+            await refund_task(uow, task, task.fail_reason or "failed", now)
+    if new_status in FINAL_STATUSES:
+        rt.wake()
+    return task
+
+
+def _apply(
+    task: Task, update: ProviderUpdate, status: TaskStatus, stored: dict[str, object], now: int
+) -> None:
+    task.progress = next_progress(task.progress, update.progress, status)
+    if status in RUNNING_STATUSES and task.start_time is None:
+        task.start_time = now
+    if update.provider_ref:
+        task.provider_ref = update.provider_ref
+    if update.prompt_en:
+        task.prompt_en = update.prompt_en
+    properties = dict(task.properties)
+    if update.final_prompt is not None:
+        properties["finalPrompt"] = update.final_prompt
+    if update.message_hash:
+        properties["messageHash"] = update.message_hash
+    task.properties = properties
+    if stored or update.seed or update.texts:
+        result = dict(task.result)
+        result.update(stored)
+        if update.seed:
+            result["seed"] = update.seed
+        if update.texts is not None:
+            result["texts"] = list(update.texts)
+        if update.message_hash:
+            result["hash"] = update.message_hash
+        task.result = result
+    if update.buttons is not None:
+        task.buttons = [button.to_wire() for button in update.buttons]
+    task.status = status
+    task.updated_at = now
+    if status in FINAL_STATUSES:
+        finish_task(task, status, update.fail_reason, now)
+
+
+def finish_task(task: Task, status: TaskStatus, fail_reason: str | None, now: int) -> None:
+    """Bookkeeping common to every way a task ends."""
+    task.status = status
+    task.progress = 100
+    task.finish_time = now
+    if task.start_time is None and status != TaskStatus.CANCEL:
+        task.start_time = now
+    task.deadline_at = None
+    task.worker_id = None
+    task.lease_until = None
+    if status != TaskStatus.SUCCESS:
+        task.fail_reason = fail_reason or task.fail_reason or status.value.lower()
+    task.updated_at = now
+
+
+def _store_files(storage: Storage, task_id: str, update: ProviderUpdate) -> dict[str, object]:
+    """Write result files before the transaction; the task row then points at them."""
+    stored: dict[str, object] = {}
+
+    def put(name: str, file: ResultFile) -> str:
+        return storage.put(storage.new_key(task_id, name, file.extension), file.data)
+
+    if update.image is not None:
+        stored["image"] = put("image", update.image)
+    if update.images:
+        stored["images"] = [put(f"image{n}", f) for n, f in enumerate(update.images, 1)]
+    if update.video is not None:
+        stored["videos"] = [put("video", update.video)]
+    return stored

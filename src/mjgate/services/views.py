@@ -1,0 +1,55 @@
+"""The task object as clients see it (PROTOCOL §4): fetch, lists and notifyHook bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mjgate.domain.tasks import Task, TaskStatus, format_progress
+from mjgate.storage import Storage
+
+
+def absolute_url(base: str | None, storage: Storage, key: str, now_seconds: int) -> str:
+    return f"{(base or '').rstrip('/')}{storage.signed_path(key, now_seconds)}"
+
+
+def task_view(
+    task: Task, storage: Storage, public_url: str | None, now_seconds: int
+) -> dict[str, Any]:
+    base = public_url or task.public_base
+    result = task.result
+    image_key = result.get("image")
+    image_keys: list[str] = result.get("images", [])
+    video_keys: list[str] = result.get("videos", [])
+    properties = dict(task.properties)
+    if task.refunded:
+        properties["refunded"] = True
+        properties["refundQuota"] = task.price
+    return {
+        "id": task.id,
+        "action": task.action.value,
+        "status": task.status.value,
+        "prompt": task.prompt,
+        "promptEn": task.prompt_en,
+        "description": task.description,
+        "state": task.state or "",
+        "mode": task.mode.value,
+        "botType": task.bot_type.value,
+        "customId": task.custom_id,
+        "submitTime": task.submit_time,
+        "startTime": task.start_time,
+        "finishTime": task.finish_time,
+        "progress": format_progress(task.progress),
+        "imageUrl": absolute_url(base, storage, image_key, now_seconds) if image_key else None,
+        "imageUrls": [
+            {"url": absolute_url(base, storage, key, now_seconds)} for key in image_keys
+        ],
+        "videoUrl": (
+            absolute_url(base, storage, video_keys[0], now_seconds) if video_keys else None
+        ),
+        "videoUrls": [
+            {"url": absolute_url(base, storage, key, now_seconds)} for key in video_keys
+        ],
+        "failReason": task.fail_reason,
+        "buttons": task.buttons if task.status == TaskStatus.SUCCESS else [],
+        "properties": properties,
+    }

@@ -1,0 +1,130 @@
+"""Settings: ``MJGATE_*`` environment variables, then an optional TOML file, then defaults.
+
+Nothing reads the environment at import time; ``load_settings()`` builds one ``Settings``
+that the composition root (``mjgate.cli``) hands to everything else.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from mjgate.domain.tasks import Mode
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Every knob of a mjgate process. The README's settings table mirrors this class."""
+
+    model_config = SettingsConfigDict(env_prefix="MJGATE_", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Where the SQLite file, results and keys live.")
+    database_url: str | None = Field(
+        None,
+        description="sqlite:///path or postgresql://user:pass@host:port/db; "
+        "default: SQLite file <data_dir>/mjgate.db.",
+    )
+    public_url: str | None = Field(
+        None, description="Base URL clients reach mjgate at, used for image URLs."
+    )
+    host: str = Field("127.0.0.1", description="Address `mjgate serve` listens on.")
+    port: int = Field(8080, description="Port `mjgate serve` listens on.")
+    admin_token: str | None = Field(
+        None, description="Token for the `admin` user created on first start (else random)."
+    )
+    admin_initial_quota: int = Field(
+        1_000_000, ge=0, description="Quota granted to the `admin` user created on first start."
+    )
+    new_user_quota: int = Field(0, ge=0, description="Quota granted by `mjgate user create`.")
+    sandbox_duration: float = Field(
+        8.0, ge=0, description="Seconds an imagine takes on the sandbox channel (0: at once)."
+    )
+    banned_words_file: Path | None = Field(
+        None, description="Banned words, one per line; default: the list shipped with mjgate."
+    )
+    max_image_bytes: int = Field(10 * MIB, gt=0, description="Largest decoded image accepted.")
+    max_body_bytes: int = Field(64 * MIB, gt=0, description="Largest request body accepted.")
+    default_mode: Mode = Field(Mode.FAST, description="Mode when no prefix, field or flag sets one.")
+    cors_origins: str = Field("*", description="Access-Control-Allow-Origin value.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Client addresses whose X-Forwarded-Proto/Host headers are honoured.",
+    )
+    secret_key: str | None = Field(
+        None, description="Key that signs image URLs; default: generated once into the data dir."
+    )
+    image_url_ttl: int = Field(
+        0, ge=0, description="Seconds an image URL stays valid (0: never expires)."
+    )
+    modal_timeout: float = Field(3600, gt=0, description="Seconds a MODAL task waits for input.")
+    queue_timeout: float = Field(
+        3600, gt=0, description="Seconds a task may wait in a channel's queue."
+    )
+    allow_private_urls: bool = Field(
+        False, description="Allow image links that resolve to private or loopback addresses."
+    )
+    prices: dict[str, int] = Field(
+        default_factory=dict,
+        description='Price overrides, e.g. {"IMAGINE": 120, "VIDEO:RELAX": 500}.',
+    )
+    config_file: Path | None = Field(None, description="Optional TOML file with these settings.")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_csv(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = os.environ.get("MJGATE_CONFIG_FILE")
+        if toml_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
+        return tuple(sources)
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'mjgate.db'}"
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.data_dir / "files"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings and make sure the data dir and the signing key exist."""
+    settings = Settings(**overrides)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.secret_key:
+        settings.secret_key = _persistent_secret(settings.data_dir / "secret_key")
+    return settings
+
+
+def _persistent_secret(path: Path) -> str:
+    """Generate a key once and keep it, so signed URLs survive restarts."""
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(32)
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key

@@ -29,7 +29,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="MJGATE_", extra="ignore")
 
-    data_dir: Path = Field(Path("data"), description="Where the SQLite file, results and keys live.")
+    data_dir: Path = Field(
+        Path("data"), description="Where the SQLite file, results and keys live."
+    )
     database_url: str | None = Field(
         None,
         description="sqlite:///path or postgresql://user:pass@host:port/db; "
@@ -55,7 +57,9 @@ class Settings(BaseSettings):
     )
     max_image_bytes: int = Field(10 * MIB, gt=0, description="Largest decoded image accepted.")
     max_body_bytes: int = Field(64 * MIB, gt=0, description="Largest request body accepted.")
-    default_mode: Mode = Field(Mode.FAST, description="Mode when no prefix, field or flag sets one.")
+    default_mode: Mode = Field(
+        Mode.FAST, description="Mode when no prefix, field or flag sets one."
+    )
     cors_origins: str = Field("*", description="Access-Control-Allow-Origin value.")
     trusted_proxies: list[str] = Field(
         default_factory=list,

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mjgate.db.tables import channels, ledger, tasks, tokens, users
-from mjgate.domain.accounts import ApiToken, LedgerEntry, LedgerKind, User
+from mjgate.domain.accounts import ApiToken, LedgerEntry, User
 from mjgate.domain.channels import Channel
 from mjgate.domain.tasks import ACTIVE_STATUSES, RUNNING_STATUSES, Task, TaskStatus
 

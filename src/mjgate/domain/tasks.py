@@ -33,8 +33,13 @@ UNFINISHED_STATUSES = frozenset(TaskStatus) - FINAL_STATUSES
 _TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     TaskStatus.MODAL: frozenset({TaskStatus.NOT_START, TaskStatus.FAILURE, TaskStatus.CANCEL}),
     TaskStatus.NOT_START: frozenset(
-        {TaskStatus.SUBMITTED, TaskStatus.IN_PROGRESS, TaskStatus.SUCCESS, TaskStatus.FAILURE,
-         TaskStatus.CANCEL}
+        {
+            TaskStatus.SUBMITTED,
+            TaskStatus.IN_PROGRESS,
+            TaskStatus.SUCCESS,
+            TaskStatus.FAILURE,
+            TaskStatus.CANCEL,
+        }
     ),
     TaskStatus.SUBMITTED: frozenset(
         {TaskStatus.IN_PROGRESS, TaskStatus.SUCCESS, TaskStatus.FAILURE, TaskStatus.CANCEL}

@@ -10,16 +10,18 @@ pictures derived from other images carry a small "simulated" badge.
 from __future__ import annotations
 
 import colorsys
+import contextlib
 import functools
 import hashlib
 import math
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from io import BytesIO
 
-from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageEnhance, ImageFile, ImageFilter, ImageFont, ImageOps
 
 from mjgate.errors import ProviderRejected
 
@@ -63,7 +65,7 @@ _THEME_WORDS: dict[str, tuple[RGB, ...]] = {
 
 @dataclass(frozen=True)
 class Grid:
-    """A 2×2 grid (PNG) and its four images (PNG): top-left, top-right, bottom-left, bottom-right."""
+    """A 2×2 grid (PNG) and its four images (PNG), from top-left to bottom-right."""
 
     grid: bytes
     images: tuple[bytes, bytes, bytes, bytes]
@@ -102,7 +104,7 @@ def upscale(grid_png: bytes, index: int) -> bytes:
     """Quadrant `index` (1 top-left … 4 bottom-right) of a grid, enlarged 2×."""
     if index not in (1, 2, 3, 4):
         raise ProviderRejected(f"upscale index must be 1 to 4, not {index}")
-    grid = _decode(grid_png, "grid", limit=None)
+    grid = decode_image(grid_png, "grid", limit=None)
     width, height = grid.width // 2, grid.height // 2
     left, top = (index - 1) % 2 * width, (index - 1) // 2 * height
     tile = grid.crop((left, top, left + width, top + height))
@@ -113,11 +115,13 @@ def upscale_more(image_png: bytes, factor: int, creative: bool, seed: int) -> by
     """A 2× or 4× upscale (long side capped at 2048); creative adds sharpening and fine detail."""
     if factor not in (2, 4):
         raise ProviderRejected(f"upscale factor must be 2 or 4, not {factor}")
-    image = _decode(image_png, "image", limit=HD_SIDE)
+    image = decode_image(image_png, "image", limit=HD_SIDE)
     scale = min(float(factor), HD_SIDE / max(image.size))
-    image = image.resize(_scaled(image.size, scale), Image.Resampling.LANCZOS)
     if creative:
-        image = image.filter(ImageFilter.UnsharpMask(radius=2, percent=90, threshold=2))
+        # Sharpened before enlarging: much the same look, at a fraction of the work.
+        image = image.filter(ImageFilter.SHARPEN)
+    image = image.resize(_scaled(image.size, scale), Image.Resampling.BICUBIC)
+    if creative:
         # Low-frequency "detail" rather than per-pixel grain: grain would bloat the PNG.
         image = Image.blend(image, _blotches(image.size, _rng("creative", seed)), 0.06)
     return _png(image)
@@ -126,13 +130,13 @@ def upscale_more(image_png: bytes, factor: int, creative: bool, seed: int) -> by
 def vary(image_png: bytes, seed: int, strength: float) -> Grid:
     """Four variants: hue shift, colour wash, new shapes and a small turn, scaled by strength."""
     strength = min(1.0, max(0.0, strength))
-    source = _fit(_decode(image_png, "image"), SINGLE_SIDE)
+    source = _fit(decode_image(image_png, "image"), SINGLE_SIDE)
     palette = _Palette(_colours_of(source), ())
     images = []
     for index in range(4):
         rng = _rng("vary", seed, index)
         image = _turn(source, rng.uniform(-8, 8) * strength, 1 + 0.1 * strength * rng.random())
-        image = _shift_hue(image, round(rng.uniform(-40, 40) * strength))
+        image = _shift_hue(image, rng.uniform(-60, 60) * strength)
         image = ImageEnhance.Color(image).enhance(1 + rng.uniform(-0.3, 0.3) * strength)
         image = Image.blend(image, _render_art(image.size, palette, rng), 0.4 * strength)
         image = Image.blend(image, _blotches(image.size, rng), 0.15 * strength)
@@ -151,17 +155,20 @@ def blend(images: Sequence[bytes], dimensions: str, seed: int) -> Grid:
         )
     size = image_size(aspect)
     sources = [
-        ImageOps.fit(_decode(data, f"blend image {n}"), size, Image.Resampling.LANCZOS)
+        ImageOps.fit(decode_image(data, f"blend image {n}"), size, Image.Resampling.LANCZOS)
         for n, data in enumerate(images, start=1)
     ]
     results = []
     for index in range(4):
         rng = _rng("blend", seed, index)
         favourite = index % len(sources)
-        weights = [1 + rng.random() + (1.5 if n == favourite else 0) for n in range(len(sources))]
+        # The favourite leads but never drowns the others: every input stays visible.
+        weights = [
+            1 + rng.random() / 2 + (0.8 if n == favourite else 0) for n in range(len(sources))
+        ]
         mixed = _weighted_mean(sources, weights)
         # A soft sweep of the favourite over the mean, so quadrants differ in layout too.
-        sweep = _gradient(size, rng.uniform(0, 360)).point(lambda v: v // 2)
+        sweep = _gradient(size, rng.uniform(0, 360)).point(lambda v: v * 35 // 100)
         results.append(_badge(Image.composite(sources[favourite], mixed, sweep)))
     return _grid(results)
 
@@ -170,7 +177,7 @@ def zoom_out(image_png: bytes, factor: float, prompt: str, seed: int) -> Grid:
     """The image at the centre of a canvas `factor` times larger, the border generated."""
     if not 1 < factor <= 2:
         raise ProviderRejected(f"zoom factor must be above 1 and at most 2, not {factor}")
-    source = _decode(image_png, "image", limit=CANVAS_SIDE)
+    source = decode_image(image_png, "image", limit=CANVAS_SIDE)
     source = _fit(source, min(max(source.size), CANVAS_SIDE / factor), grow=False)
     canvas = _scaled(source.size, factor)
     offset = ((canvas[0] - source.width) // 2, (canvas[1] - source.height) // 2)
@@ -181,7 +188,7 @@ def pan(image_png: bytes, direction: str, prompt: str, seed: int) -> Grid:
     """The canvas extended by half the image in `direction`, the new area generated."""
     if direction not in _PAN_DIRECTIONS:
         raise ProviderRejected(f"pan direction must be left, right, up or down, not {direction}")
-    source = _decode(image_png, "image", limit=CANVAS_SIDE)
+    source = decode_image(image_png, "image", limit=CANVAS_SIDE)
     sideways = direction in ("left", "right")
     grown = (source.width * 1.5, source.height) if sideways else (source.width, source.height * 1.5)
     source = _fit(source, max(source.size) * min(1.0, CANVAS_SIDE / max(grown)), grow=False)
@@ -198,7 +205,7 @@ def pan(image_png: bytes, direction: str, prompt: str, seed: int) -> Grid:
 
 def inpaint(image_png: bytes, mask_png: bytes, prompt: str, seed: int) -> Grid:
     """Four repaints of the area the mask marks white; the rest stays as it was."""
-    source = _fit(_decode(image_png, "image"), SINGLE_SIDE)
+    source = _fit(decode_image(image_png, "image"), SINGLE_SIDE)
     mask = _mask(mask_png, source.size)
     palette = _palette(prompt)
     softened = source.filter(ImageFilter.GaussianBlur(8))
@@ -214,7 +221,7 @@ def edit(image_png: bytes, mask_png: bytes | None, prompt: str, seed: int) -> Gr
     """With a mask: inpaint. Without: the whole image restyled towards the prompt's palette."""
     if mask_png is not None:
         return inpaint(image_png, mask_png, prompt, seed)
-    source = _fit(_decode(image_png, "image"), SINGLE_SIDE)
+    source = _fit(decode_image(image_png, "image"), SINGLE_SIDE)
     palette = _palette(prompt)
     grey = source.convert("L")
     images = []
@@ -230,8 +237,8 @@ def edit(image_png: bytes, mask_png: bytes | None, prompt: str, seed: int) -> Gr
 
 def swap_face(source: bytes, target: bytes, seed: int) -> bytes:
     """The target with an ellipse from the centre of the source blended softly into its centre."""
-    base = _decode(target, "target", limit=CANVAS_SIDE)
-    face = _decode(source, "source", limit=CANVAS_SIDE)
+    base = decode_image(target, "target", limit=CANVAS_SIDE)
+    face = decode_image(source, "source", limit=CANVAS_SIDE)
     rng = _rng("swap", seed)
     box_w = round(base.width * rng.uniform(0.36, 0.42))
     box_h = round(base.height * rng.uniform(0.46, 0.52))
@@ -249,10 +256,10 @@ def reference_tint(grid: Grid, references: Sequence[bytes]) -> Grid:
     """The grid with a little of the first reference image blended into each picture."""
     if not references:
         return grid
-    reference = _decode(references[0], "reference image")
+    reference = decode_image(references[0], "reference image")
     tinted = []
     for data in grid.images:
-        image = _decode(data, "grid image", limit=None)
+        image = decode_image(data, "grid image", limit=None)
         fitted = ImageOps.fit(reference, image.size, Image.Resampling.LANCZOS)
         tinted.append(Image.blend(image, fitted, 0.25))
     return _grid(tinted)
@@ -261,33 +268,49 @@ def reference_tint(grid: Grid, references: Sequence[bytes]) -> Grid:
 # ---------------------------------------------------------------- decoding and encoding
 
 
-def _decode(
+def decode_image(
     data: bytes, what: str, limit: int | None = SINGLE_SIDE * 2, background: RGB = (255, 255, 255)
 ) -> Image.Image:
     """An RGB image, at most `limit` px on its long side, or ProviderRejected if unreadable.
 
-    Transparency is laid over `background`. Pillow refuses images of more than twice
-    MAX_IMAGE_PIXELS (DecompressionBombError); between once and twice it only warns, so that
-    range is refused here too, before anything is decoded.
+    The one decoder of untrusted images for the sandbox modules (art, video, text).
+    Transparency is laid over `background`.
+    """
+    with _opened(data, what) as opened:
+        if limit is not None:
+            opened.draft("RGB", (limit, limit))  # JPEG decodes at a reduced scale
+        image = _flatten(opened, background)
+    if limit is not None:
+        image.thumbnail((limit, limit), Image.Resampling.LANCZOS)
+    return image
+
+
+def image_dimensions(data: bytes, what: str) -> Size:
+    """The width and height of an encoded image, read from its header only."""
+    with _opened(data, what) as opened:
+        return opened.size
+
+
+@contextlib.contextmanager
+def _opened(data: bytes, what: str) -> Iterator[ImageFile.ImageFile]:
+    """The opened (not yet decoded) image; any failure inside becomes ProviderRejected.
+
+    Pillow refuses images of more than twice MAX_IMAGE_PIXELS (DecompressionBombError) and
+    only warns between once and twice; that range is refused here too, before decoding.
     """
     try:
         with Image.open(BytesIO(data), formats=_FORMATS) as opened:
             cap = Image.MAX_IMAGE_PIXELS
             if cap is not None and opened.width * opened.height > cap:
                 raise ProviderRejected(f"the {what} has too many pixels to process")
-            if limit is not None:
-                opened.draft("RGB", (limit, limit))  # JPEG decodes at a reduced scale
-            image = _flatten(opened, background)
-    except Image.DecompressionBombError as exc:
+            yield opened
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # The warning arrives as an exception where warnings are errors (python -W error).
         raise ProviderRejected(f"the {what} has too many pixels to process") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         # UnidentifiedImageError and truncated data are OSErrors; broken chunks raise the others.
-        raise ProviderRejected(
-            f"the {what} is not a readable PNG, JPEG, WEBP or GIF image"
-        ) from exc
-    if limit is not None:
-        image.thumbnail((limit, limit), Image.Resampling.LANCZOS)
-    return image
+        message = f"the {what} is not a readable PNG, JPEG, WEBP or GIF image"
+        raise ProviderRejected(message) from exc
 
 
 def _flatten(image: Image.Image, background: RGB) -> Image.Image:
@@ -301,7 +324,7 @@ def _flatten(image: Image.Image, background: RGB) -> Image.Image:
 
 def _mask(mask_png: bytes, size: Size) -> Image.Image:
     """The mask as a feathered L image of `size`: 255 where the mask is white."""
-    grey = _decode(mask_png, "mask", background=(0, 0, 0)).convert("L")  # transparent = keep
+    grey = decode_image(mask_png, "mask", background=(0, 0, 0)).convert("L")  # transparent = keep
     binary = grey.resize(size, Image.Resampling.BILINEAR).point(lambda v: 255 if v > 127 else 0)
     if binary.getbbox() is None:
         raise ProviderRejected("the mask marks no area to repaint (paint that area white)")
@@ -321,8 +344,11 @@ def _grid(images: Sequence[Image.Image]) -> Grid:
     sheet = Image.new("RGB", (width * 2, height * 2))
     for index, image in enumerate(images):
         sheet.paste(image, (index % 2 * width, index // 2 * height))
-    first, second, third, fourth = (_png(image) for image in images)
-    return Grid(_png(sheet), (first, second, third, fourth))
+    # PNG encoding is most of the time of a large grid, and Pillow releases the GIL while it
+    # compresses: two threads encode the sheet and the four images about a third faster.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="sandbox-png") as pool:
+        sheet_png, first, second, third, fourth = pool.map(_png, [sheet, *images])
+    return Grid(sheet_png, (first, second, third, fourth))
 
 
 # ---------------------------------------------------------------- palettes and drawing
@@ -380,10 +406,13 @@ def _gradient(size: Size, angle: float) -> Image.Image:
 def _blotches(size: Size, rng: random.Random) -> Image.Image:
     """Smooth colourful noise: a few random pixels stretched over the whole size."""
     tiny = Image.frombytes("RGB", (6, 6), rng.randbytes(6 * 6 * 3))
-    return tiny.resize(size, Image.Resampling.BICUBIC)
+    # Bicubic to a small size, then bilinear: as smooth as bicubic all the way, and faster.
+    return tiny.resize((64, 64), Image.Resampling.BICUBIC).resize(size, Image.Resampling.BILINEAR)
 
 
-def _render_art(size: Size, palette: _Palette, rng: random.Random) -> Image.Image:
+def _render_art(
+    size: Size, palette: _Palette, rng: random.Random, soften: bool = True
+) -> Image.Image:
     """A gradient in the primary colours, a glow, a central form and scattered shapes."""
     width, height = size
     long_side = max(size)
@@ -411,6 +440,8 @@ def _render_art(size: Size, palette: _Palette, rng: random.Random) -> Image.Imag
             rng,
             alpha=rng.randint(110, 210),
         )
+    if not soften:
+        return image
     return image.filter(ImageFilter.GaussianBlur(1.2))  # painterly edges; compresses better
 
 
@@ -513,23 +544,31 @@ def _fit(image: Image.Image, long_side: float, grow: bool = True) -> Image.Image
 
 
 def _turn(image: Image.Image, degrees: float, zoom: float) -> Image.Image:
-    """Rotated and zoomed in just enough that no empty corner shows."""
+    """Rotated about the centre and zoomed in just enough that no empty corner shows."""
     width, height = image.size
-    radians = math.radians(abs(degrees))
-    cover = math.cos(radians) + math.sin(radians) * max(width / height, height / width)
-    zoom *= cover
-    turned = image.rotate(degrees, Image.Resampling.BICUBIC)
-    box_w, box_h = width / zoom, height / zoom
-    box = ((width - box_w) / 2, (height - box_h) / 2, (width + box_w) / 2, (height + box_h) / 2)
-    return turned.resize(image.size, Image.Resampling.BICUBIC, box=box)
+    radians = math.radians(degrees)
+    cover = math.cos(radians) + abs(math.sin(radians)) * max(width / height, height / width)
+    scale = 1 / (zoom * cover)
+    # One affine pass (output → input coordinates) is far cheaper than rotate + resize.
+    a, b = math.cos(radians) * scale, math.sin(radians) * scale
+    cx, cy = width / 2, height / 2
+    data = (a, b, cx - a * cx - b * cy, -b, a, cy + b * cx - a * cy)
+    return image.transform(image.size, Image.Transform.AFFINE, data, Image.Resampling.BILINEAR)
 
 
-def _shift_hue(image: Image.Image, shift: int) -> Image.Image:
-    if shift == 0:
-        return image
-    hue, sat, val = image.convert("HSV").split()
-    hue = hue.point(lambda v: (v + shift) % 256)
-    return Image.merge("HSV", (hue, sat, val)).convert("RGB")
+def _shift_hue(image: Image.Image, degrees: float) -> Image.Image:
+    """Hue rotated by `degrees` with the luminance-preserving matrix of SVG's hueRotate
+    (one cheap pass, unlike a round trip through HSV)."""
+    cos, sin = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+    matrix = (
+        0.213 + cos * 0.787 - sin * 0.213, 0.715 - cos * 0.715 - sin * 0.715,
+        0.072 - cos * 0.072 + sin * 0.928, 0.0,
+        0.213 - cos * 0.213 + sin * 0.143, 0.715 + cos * 0.285 + sin * 0.140,
+        0.072 - cos * 0.072 - sin * 0.283, 0.0,
+        0.213 - cos * 0.213 - sin * 0.787, 0.715 - cos * 0.715 + sin * 0.715,
+        0.072 + cos * 0.928 + sin * 0.072, 0.0,
+    )  # fmt: skip
+    return image.convert("RGB", matrix)
 
 
 def _weighted_mean(images: Sequence[Image.Image], weights: Sequence[float]) -> Image.Image:
@@ -554,7 +593,10 @@ def _outpaint(
     far = far.resize(canvas, Image.Resampling.BILINEAR).point(lambda v: v * 3 // 4)
     images = []
     for index in range(4):
-        art = _render_art(canvas, palette, _rng(tag, seed, index, prompt))
+        # Drawn at half size and softened by the enlarging alone: it is background, and
+        # this saves a third of the time of a zoom.
+        art = _render_art(_scaled(canvas, 1 / 2), palette, _rng(tag, seed, index, prompt), False)
+        art = art.resize(canvas, Image.Resampling.BILINEAR)
         image = Image.composite(art, mirrored, far)
         image.paste(source, offset)
         images.append(_badge(image))

@@ -12,7 +12,7 @@ from typing import Any
 from mjgate.domain.buttons import ButtonCommand, ButtonKind, parse_custom_id
 from mjgate.domain.channels import decide_queue
 from mjgate.domain.prompts import require_custom_zoom
-from mjgate.domain.tasks import ACTIVE_STATUSES, Task, TaskAction, TaskStatus
+from mjgate.domain.tasks import ACTIVE_STATUSES, Task, TaskStatus
 from mjgate.errors import (
     ActionIsRequired,
     ActionNotAllowed,
@@ -193,8 +193,12 @@ def _draft_for(parent: Task, command: ButtonCommand, custom_id: str) -> Draft:
     if kind == ButtonKind.UPSAMPLE:
         params = {"op": "upscale", "index": command.index, "inputs": {"grid": result["image"]}}
     elif kind == ButtonKind.VARIATION:
-        params = {"op": "vary", "index": command.index, "strength": 0.5,
-                  "inputs": {"grid": result["image"]}}
+        params = {
+            "op": "vary",
+            "index": command.index,
+            "strength": 0.5,
+            "inputs": {"grid": result["image"]},
+        }
     elif kind in (ButtonKind.LOW_VARIATION, ButtonKind.HIGH_VARIATION):
         strength = 0.25 if kind == ButtonKind.LOW_VARIATION else 0.75
         params = {"op": "vary", "strength": strength, "inputs": {"image": result["image"]}}
@@ -208,9 +212,12 @@ def _draft_for(parent: Task, command: ButtonCommand, custom_id: str) -> Draft:
             "inputs": {"image": result["image"]},
         }
     elif kind in (ButtonKind.OUTPAINT, ButtonKind.CUSTOM_ZOOM):
-        params = {"op": "zoom", "factor": command.zoom_factor or 2.0,
-                  "custom_zoom": kind == ButtonKind.CUSTOM_ZOOM,
-                  "inputs": {"image": result["image"]}}
+        params = {
+            "op": "zoom",
+            "factor": command.zoom_factor or 2.0,
+            "custom_zoom": kind == ButtonKind.CUSTOM_ZOOM,
+            "inputs": {"image": result["image"]},
+        }
     elif kind == ButtonKind.PAN:
         params = {"op": "pan", "direction": command.direction, "inputs": {"image": result["image"]}}
     elif kind == ButtonKind.INPAINT:

@@ -6,7 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from mjgate.domain.tasks import Task, TaskStatus
-from mjgate.errors import ActionNotAllowed, BindRequestBodyFailed, TaskNotFound, TaskStatusNotSuccess
+from mjgate.errors import (
+    ActionNotAllowed,
+    BindRequestBodyFailed,
+    TaskNotFound,
+    TaskStatusNotSuccess,
+)
 from mjgate.services.runtime import Runtime
 from mjgate.services.submit import Caller
 from mjgate.services.views import task_view

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from mjgate.domain.prompts import strip_flags
+from mjgate.domain.images import is_http_url
 from mjgate.domain.tasks import TaskAction, TaskStatus
 from mjgate.errors import (
     ActionNotAllowed,
     Base64ArraySizeInvalid,
-    Base64IsInvalid,
     Base64IsRequired,
     BindRequestBodyFailed,
     DimensionsIsInvalid,
@@ -20,7 +19,6 @@ from mjgate.errors import (
     TaskIdIsRequired,
     TaskStatusNotSuccess,
 )
-from mjgate.domain.images import is_http_url
 from mjgate.services import inputs
 from mjgate.services.queries import owned_task
 from mjgate.services.runtime import Runtime
@@ -90,7 +88,9 @@ async def submit_blend(
     if text:
         check_prompt(rt, text)
     decoded = await asyncio.to_thread(lambda: [inputs.decode(rt, item) for item in images])
-    draft = Draft(TaskAction.BLEND, prompt=text, params={"op": "blend", "dimensions": shape.upper()})
+    draft = Draft(
+        TaskAction.BLEND, prompt=text, params={"op": "blend", "dimensions": shape.upper()}
+    )
     for n, image in enumerate(decoded):
         draft.new_inputs[f"image{n}"] = image
     count = len(images)
@@ -239,7 +239,9 @@ def _video_index(value: object) -> int:
     return value
 
 
-async def upload_images(rt: Runtime, caller: Caller, base64_array: object, base: str | None) -> list[str]:
+async def upload_images(
+    rt: Runtime, caller: Caller, base64_array: object, base: str | None
+) -> list[str]:
     """Store reference images and return their URLs; no task is created."""
     images = _image_list(base64_array)
     if not images:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mjgate.domain.channels import Channel, decide_queue
-from mjgate.domain.images import ImageData
+from mjgate.domain.images import ImageData, is_http_url
 from mjgate.domain.prompts import parse_mode, resolve_mode
 from mjgate.domain.tasks import ACTIVE_STATUSES, BotType, Mode, Task, TaskAction, TaskStatus
 from mjgate.domain.tasks import new_task_id as make_task_id
@@ -24,7 +24,6 @@ from mjgate.errors import (
     QueueFull,
     StateTooLong,
 )
-from mjgate.domain.images import is_http_url
 from mjgate.services.billing import charge_task
 from mjgate.services.runtime import Runtime
 
@@ -182,14 +181,20 @@ async def _candidate_channels(rt: Runtime, draft: Draft, mode: Mode) -> list[Cha
             if channel is None or not channel.enabled:
                 raise NoAvailableChannel("The channel that made the parent task is not available.")
             return [channel]
-        channels = [c for c in await uow.channels(enabled_only=True) if c.serves(draft.action, mode)]
+        channels = [
+            c for c in await uow.channels(enabled_only=True) if c.serves(draft.action, mode)
+        ]
         loads = await uow.active_counts()
     if not channels:
         raise NoAvailableChannel()
 
     def load(channel: Channel) -> tuple[int, float, int]:
         assert channel.id is not None
-        return (-channel.priority, loads.get(channel.id, 0) / max(1, channel.core_size), -channel.weight)
+        return (
+            -channel.priority,
+            loads.get(channel.id, 0) / max(1, channel.core_size),
+            -channel.weight,
+        )
 
     return sorted(channels, key=load)
 
@@ -199,7 +204,7 @@ async def _insert_on_channel(rt: Runtime, task: Task, channel: Channel, price: i
     now = task.submit_time
     async with rt.db.write() as uow:
         locked = await uow.lock_channel(channel.id)
-        if locked is None or not locked.enabled:
+        if locked is None or locked.id is None or not locked.enabled:
             raise QueueFull()
         task.channel_id = locked.id
         task.properties = {**task.properties, "channelId": locked.name}

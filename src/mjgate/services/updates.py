@@ -35,9 +35,8 @@ async def apply_update(
         task = await uow.task(task_id, for_update=True)
         if task is None or task.is_final:
             return None
-        if worker_id is not None and task.worker_id not in (None, worker_id):
-            if task.lease_until is not None and task.lease_until >= now:
-                return None  # another worker holds this task now
+        if _held_by_other(task, worker_id, now):
+            return None
         new_status = update.status or task.status
         if not can_transition(task.status, new_status):
             log.warning("task %s: ignored %s -> %s", task.id, task.status, new_status)
@@ -48,6 +47,13 @@ async def apply_update(
     if new_status in FINAL_STATUSES:
         rt.wake()
     return task
+
+
+def _held_by_other(task: Task, worker_id: str | None, now: int) -> bool:
+    """Another live worker took this task over: its word counts, not ours."""
+    if worker_id is None or task.worker_id in (None, worker_id):
+        return False
+    return task.lease_until is not None and task.lease_until >= now
 
 
 def _apply(

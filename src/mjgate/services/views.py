@@ -40,15 +40,11 @@ def task_view(
         "finishTime": task.finish_time,
         "progress": format_progress(task.progress),
         "imageUrl": absolute_url(base, storage, image_key, now_seconds) if image_key else None,
-        "imageUrls": [
-            {"url": absolute_url(base, storage, key, now_seconds)} for key in image_keys
-        ],
+        "imageUrls": [{"url": absolute_url(base, storage, key, now_seconds)} for key in image_keys],
         "videoUrl": (
             absolute_url(base, storage, video_keys[0], now_seconds) if video_keys else None
         ),
-        "videoUrls": [
-            {"url": absolute_url(base, storage, key, now_seconds)} for key in video_keys
-        ],
+        "videoUrls": [{"url": absolute_url(base, storage, key, now_seconds)} for key in video_keys],
         "failReason": task.fail_reason,
         "buttons": task.buttons if task.status == TaskStatus.SUCCESS else [],
         "properties": properties,

@@ -1,0 +1,1 @@
+"""The HTTP face of mjgate: the /mj contract (PROTOCOL.md)."""

@@ -1,0 +1,46 @@
+"""``create_app``: the ASGI application for one runtime."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from mjgate import __version__
+from mjgate.api.errors import install_error_handlers
+from mjgate.api.limits import BodySizeLimit
+from mjgate.api.responses import JsonResponse
+from mjgate.api.routes import files, health, submit, tasks
+from mjgate.services.runtime import Runtime
+
+MODE_PREFIXES = ("/mj-fast", "/mj-relax", "/mj-turbo")
+DESCRIPTION = """\
+mjgate speaks the midjourney-proxy `/mj` protocol. Authenticate with
+`Authorization: Bearer <token>` or `mj-api-secret: <token>`. Every route also answers under
+`/mj-fast/mj/...`, `/mj-relax/mj/...` and `/mj-turbo/mj/...`, which set the task's mode.
+The built-in `sandbox` channel simulates Midjourney offline; it is not Midjourney.
+"""
+
+
+def create_app(rt: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="mjgate",
+        version=__version__,
+        description=DESCRIPTION,
+        default_response_class=JsonResponse,
+    )
+    app.state.runtime = rt
+    install_error_handlers(app)
+    for router in (submit.router, tasks.router, files.router):
+        app.include_router(router, prefix="/mj")
+        for prefix in MODE_PREFIXES:
+            app.include_router(router, prefix=f"{prefix}/mj", include_in_schema=False)
+    app.include_router(health.router)
+    app.add_middleware(BodySizeLimit, max_bytes=rt.settings.max_body_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=[o.strip() for o in rt.settings.cors_origins.split(",")],
+        allow_methods=["GET", "POST", "OPTIONS", "HEAD"],
+        allow_headers=["Authorization", "mj-api-secret", "Content-Type"],
+        max_age=86400,
+    )
+    return app

@@ -1,0 +1,64 @@
+"""Request-scoped inputs the routes share: runtime, caller, mode prefix, base URL."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from mjgate.api.schemas import CommonFields
+from mjgate.domain.tasks import Mode
+from mjgate.services.auth import authenticate, token_from_headers
+from mjgate.services.runtime import Runtime
+from mjgate.services.submit import Caller, SubmitOptions
+
+_PREFIX_MODES = {"/mj-fast/": Mode.FAST, "/mj-relax/": Mode.RELAX, "/mj-turbo/": Mode.TURBO}
+
+
+def runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+async def caller(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+    mj_api_secret: Annotated[str | None, Header(alias="mj-api-secret")] = None,
+) -> Caller:
+    return await authenticate(runtime(request), token_from_headers(authorization, mj_api_secret))
+
+
+def path_mode(request: Request) -> Mode | None:
+    path = request.url.path
+    for prefix, mode in _PREFIX_MODES.items():
+        if path.startswith(prefix):
+            return mode
+    return None
+
+
+def public_base(request: Request) -> str:
+    """Scheme and host the client reached, trusting X-Forwarded-* only from known proxies."""
+    rt = runtime(request)
+    if rt.settings.public_url:
+        return rt.settings.public_url.rstrip("/")
+    scheme, host = request.url.scheme, request.headers.get("host") or request.url.netloc
+    client = request.client.host if request.client else None
+    if client is not None and client in rt.settings.trusted_proxies:
+        scheme = request.headers.get("x-forwarded-proto", scheme).split(",")[0].strip()
+        host = request.headers.get("x-forwarded-host", host).split(",")[0].strip()
+    return f"{scheme}://{host}"
+
+
+def submit_options(request: Request, body: CommonFields) -> SubmitOptions:
+    return SubmitOptions(
+        path_mode=path_mode(request),
+        mode=body.mode,
+        state=body.state,
+        notify_hook=body.notify_hook,
+        bot_type=body.bot_type,
+        public_base=public_base(request),
+    )
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime)]
+CallerDep = Annotated[Caller, Depends(caller)]

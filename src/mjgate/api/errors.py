@@ -1,0 +1,82 @@
+"""The one place where failures become the JSON envelope (PROTOCOL §1): never an HTML page."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mjgate.api.responses import JsonResponse
+from mjgate.errors import (
+    BindRequestBodyFailed,
+    ImageTooLarge,
+    MethodNotAllowed,
+    MjgateError,
+    QueueFull,
+    RequestRejected,
+    RouteNotFound,
+)
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = "5"
+
+
+def envelope(code: int, description: str, result: Any = None, **properties: Any) -> dict[str, Any]:
+    return {"code": code, "description": description, "result": result, "properties": properties}
+
+
+def error_response(error: MjgateError) -> JsonResponse:
+    properties = dict(error.properties)
+    if isinstance(error, RequestRejected) or error.mj_code in (3, 9):
+        properties.setdefault("message", error.message)
+    body = envelope(error.mj_code, error.error_id, None, **properties)
+    headers = {"Retry-After": RETRY_AFTER_SECONDS} if isinstance(error, QueueFull) else None
+    return JsonResponse(body, status_code=error.http_status, headers=headers)
+
+
+async def _on_mjgate_error(_request: Request, exc: Exception) -> JsonResponse:
+    assert isinstance(exc, MjgateError)
+    return error_response(exc)
+
+
+async def _on_validation_error(_request: Request, exc: Exception) -> JsonResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'body'}: {e.get('msg', '')}"
+        for e in exc.errors()[:5]
+    )
+    return error_response(BindRequestBodyFailed(problems or None))
+
+
+async def _on_http_error(_request: Request, exc: Exception) -> JsonResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    error: MjgateError
+    if exc.status_code == 404:
+        error = RouteNotFound()
+    elif exc.status_code == 405:
+        error = MethodNotAllowed()
+    elif exc.status_code == 413:
+        error = ImageTooLarge()
+    elif exc.status_code < 500:
+        error = BindRequestBodyFailed(str(exc.detail))
+    else:
+        error = MjgateError()
+    response = error_response(error)
+    if exc.status_code not in (404, 405, 413) and exc.status_code < 500:
+        response.status_code = exc.status_code
+    return response
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JsonResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(MjgateError("The server failed; the error was logged."))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(MjgateError, _on_mjgate_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)

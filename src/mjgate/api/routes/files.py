@@ -1,0 +1,27 @@
+"""GET /mj/image/<key>: stored images and videos behind signed capability URLs (PROTOCOL §7)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+
+from mjgate.api.deps import RuntimeDep
+from mjgate.errors import RouteNotFound
+from mjgate.storage import StoredFileMissing
+
+router = APIRouter(tags=["files"])
+CACHE_FOREVER = "public, max-age=31536000, immutable"
+
+
+@router.get("/image/{key:path}", summary="A stored image or video (no token needed)")
+async def stored_file(key: str, rt: RuntimeDep, sig: str = "", exp: int = 0) -> FileResponse:
+    if not rt.storage.verify(key, exp, sig, rt.clock() // 1000):
+        raise RouteNotFound("No such file, or the link is not valid.")
+    try:
+        stored = rt.storage.locate(key)
+    except StoredFileMissing:
+        raise RouteNotFound("No such file, or the link is not valid.") from None
+    cache = CACHE_FOREVER if not exp else f"public, max-age={max(0, exp - rt.clock() // 1000)}"
+    return FileResponse(
+        stored.path, media_type=stored.content_type, headers={"Cache-Control": cache}
+    )

@@ -1,0 +1,142 @@
+"""POST /mj/submit/* and /mj/insight-face/swap: new work and follow-ups (PROTOCOL §3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from mjgate.api.deps import CallerDep, RuntimeDep, public_base, submit_options
+from mjgate.api.errors import envelope
+from mjgate.api.schemas import (
+    ActionBody,
+    BlendBody,
+    ChangeBody,
+    DescribeBody,
+    EditsBody,
+    ImagineBody,
+    ModalBody,
+    ShortenBody,
+    SimpleChangeBody,
+    SwapFaceBody,
+    UploadBody,
+    VideoBody,
+)
+from mjgate.services import followups, submissions
+from mjgate.services.submit import SubmitAnswer
+
+router = APIRouter(tags=["submit"])
+Envelope = dict[str, Any]
+
+
+def answer(result: SubmitAnswer) -> Envelope:
+    return envelope(result.code, result.description, result.result, **result.properties)
+
+
+@router.post("/submit/imagine", summary="Imagine: a grid of four images from a prompt")
+async def imagine(body: ImagineBody, request: Request, rt: RuntimeDep, who: CallerDep) -> Envelope:
+    options = submit_options(request, body)
+    return answer(
+        await submissions.submit_imagine(rt, who, options, body.prompt, body.base64_array)
+    )
+
+
+@router.post("/submit/blend", summary="Blend 2 to 5 images")
+async def blend(body: BlendBody, request: Request, rt: RuntimeDep, who: CallerDep) -> Envelope:
+    options = submit_options(request, body)
+    return answer(
+        await submissions.submit_blend(rt, who, options, body.base64_array, body.dimensions)
+    )
+
+
+@router.post("/submit/describe", summary="Describe: four prompts for an image")
+async def describe(
+    body: DescribeBody, request: Request, rt: RuntimeDep, who: CallerDep
+) -> Envelope:
+    options = submit_options(request, body)
+    return answer(
+        await submissions.submit_describe(
+            rt, who, options, body.base64, body.base64_array, body.link
+        )
+    )
+
+
+@router.post("/submit/shorten", summary="Shorten: analyse a prompt, offer five shorter ones")
+async def shorten(body: ShortenBody, request: Request, rt: RuntimeDep, who: CallerDep) -> Envelope:
+    options = submit_options(request, body)
+    return answer(await submissions.submit_shorten(rt, who, options, body.prompt))
+
+
+@router.post("/submit/action", summary="Press a button (customId) of a finished task")
+async def action(body: ActionBody, request: Request, rt: RuntimeDep, who: CallerDep) -> Envelope:
+    options = submit_options(request, body)
+    return answer(
+        await followups.submit_action(
+            rt, who, options, body.task_id, body.custom_id, body.enable_remix
+        )
+    )
+
+
+@router.post("/submit/modal", summary="Continue a task that waits in MODAL")
+async def modal(body: ModalBody, rt: RuntimeDep, who: CallerDep) -> Envelope:
+    return answer(
+        await followups.submit_modal(rt, who, body.task_id, body.prompt, body.mask_base64)
+    )
+
+
+@router.post("/submit/change", summary="Upscale, vary or reroll a grid by index")
+async def change(body: ChangeBody, request: Request, rt: RuntimeDep, who: CallerDep) -> Envelope:
+    options = submit_options(request, body)
+    return answer(
+        await followups.submit_change(rt, who, options, body.task_id, body.action, body.index)
+    )
+
+
+@router.post("/submit/simple-change", summary="Change by text: '<taskId> U2'")
+async def simple_change(
+    body: SimpleChangeBody, request: Request, rt: RuntimeDep, who: CallerDep
+) -> Envelope:
+    options = submit_options(request, body)
+    return answer(await followups.submit_simple_change(rt, who, options, body.content))
+
+
+@router.post("/submit/video", summary="A video from a prompt, an image or a finished task")
+async def video(body: VideoBody, request: Request, rt: RuntimeDep, who: CallerDep) -> Envelope:
+    options = submit_options(request, body)
+    return answer(
+        await submissions.submit_video(
+            rt,
+            who,
+            options,
+            prompt=body.prompt,
+            image=body.image,
+            task_id=body.task_id,
+            index=body.index,
+            motion=body.motion,
+            action=body.action,
+        )
+    )
+
+
+@router.post("/submit/edits", summary="Edit an image towards a prompt")
+async def edits(body: EditsBody, request: Request, rt: RuntimeDep, who: CallerDep) -> Envelope:
+    options = submit_options(request, body)
+    return answer(
+        await submissions.submit_edits(rt, who, options, body.prompt, body.image, body.mask_base64)
+    )
+
+
+@router.post("/submit/upload-discord-images", summary="Store images; answers their URLs")
+async def upload(body: UploadBody, request: Request, rt: RuntimeDep, who: CallerDep) -> Envelope:
+    urls = await submissions.upload_images(rt, who, body.base64_array, public_base(request))
+    return envelope(1, "Submit success", urls)
+
+
+@router.post("/insight-face/swap", summary="Swap the face of the source onto the target")
+async def swap_face(
+    body: SwapFaceBody, request: Request, rt: RuntimeDep, who: CallerDep
+) -> Envelope:
+    options = submit_options(request, body)
+    return answer(
+        await submissions.submit_swap_face(rt, who, options, body.source_base64, body.target_base64)
+    )

@@ -1,0 +1,58 @@
+"""Reading and cancelling tasks: fetch, lists, queue, image-seed, cancel (PROTOCOL §3–4)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from mjgate.api.deps import CallerDep, RuntimeDep
+from mjgate.api.errors import envelope
+from mjgate.api.schemas import IdsBody
+from mjgate.services import queries
+from mjgate.services.cancel import cancel_task
+
+router = APIRouter(tags=["tasks"])
+TaskJson = dict[str, Any]
+
+
+@router.get("/task/{task_id}/fetch", summary="One task")
+async def fetch(task_id: str, rt: RuntimeDep, who: CallerDep) -> TaskJson:
+    return await queries.fetch_task(rt, who, task_id)
+
+
+@router.post("/task/list-by-condition", summary="The caller's tasks among the given ids")
+async def list_by_condition(body: IdsBody, rt: RuntimeDep, who: CallerDep) -> list[TaskJson]:
+    return await queries.tasks_by_ids(rt, who, body.ids)
+
+
+@router.post("/task/list-by-ids", summary="Same as list-by-condition")
+async def list_by_ids(body: IdsBody, rt: RuntimeDep, who: CallerDep) -> list[TaskJson]:
+    return await queries.tasks_by_ids(rt, who, body.ids)
+
+
+@router.get("/task/list", summary="The caller's tasks, newest first")
+async def list_tasks(
+    rt: RuntimeDep,
+    who: CallerDep,
+    limit: Annotated[int, Query(ge=1, le=queries.MAX_LIST_LIMIT)] = 100,
+) -> list[TaskJson]:
+    return await queries.list_tasks(rt, who, limit)
+
+
+@router.get("/task/queue", summary="The caller's unfinished tasks")
+async def queue(rt: RuntimeDep, who: CallerDep) -> list[TaskJson]:
+    return await queries.queued_tasks(rt, who)
+
+
+@router.get("/task/{task_id}/image-seed", summary="The seed of a finished image task")
+async def image_seed(task_id: str, rt: RuntimeDep, who: CallerDep) -> dict[str, Any]:
+    return envelope(1, "Success", await queries.image_seed(rt, who, task_id))
+
+
+@router.post("/task/{task_id}/cancel", summary="Cancel an unfinished task (refunded)")
+async def cancel(task_id: str, rt: RuntimeDep, who: CallerDep) -> dict[str, Any]:
+    before_final = (await queries.owned_task(rt, who, task_id)).is_final
+    task = await cancel_task(rt, who, task_id)
+    description = "Task already finished" if before_final else "Success"
+    return envelope(1, description, task.id, status=task.status.value)

@@ -1,0 +1,239 @@
+"""The ``mjgate`` command: the composition root for processes and operator commands."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+import uvicorn
+
+from mjgate.api.app import create_app
+from mjgate.db.migrate import upgrade_database
+from mjgate.services import accounts
+from mjgate.services.accounts import AccountError
+from mjgate.services.runtime import Runtime
+from mjgate.settings import Settings, load_settings
+from mjgate.workers.runner import Worker
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="mjgate: a Midjourney task gateway speaking the midjourney-proxy /mj protocol.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+user_app = typer.Typer(
+    help="Users: the accounts that own tokens, tasks and quota.", no_args_is_help=True
+)
+token_app = typer.Typer(help="API tokens: shown once, stored only as hashes.", no_args_is_help=True)
+channel_app = typer.Typer(help="Channels: the executors tasks run on.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.add_typer(channel_app, name="channel")
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _run(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Run one operator command against a migrated database, then close it."""
+    upgrade_database(settings.resolved_database_url)
+
+    async def main() -> T:
+        rt = Runtime.from_settings(settings)
+        try:
+            return await work(rt)
+        finally:
+            await rt.db.dispose()
+
+    try:
+        return asyncio.run(main())
+    except AccountError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on [MJGATE_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [MJGATE_PORT].")] = None,
+    no_workers: Annotated[
+        bool, typer.Option("--no-workers", help="Serve HTTP only; run `mjgate worker` elsewhere.")
+    ] = False,
+) -> None:
+    """Serve the /mj API (and, unless --no-workers, run the task workers in this process)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = _settings()
+    upgrade_database(settings.resolved_database_url)
+    asyncio.run(_serve(settings, host or settings.host, port or settings.port, not no_workers))
+
+
+async def _serve(settings: Settings, host: str, port: int, with_workers: bool) -> None:
+    rt = Runtime.from_settings(settings)
+    await _announce_bootstrap(rt)
+    worker = Worker(rt) if with_workers else None
+    config = uvicorn.Config(
+        create_app(rt), host=host, port=port, log_level="info", access_log=False
+    )
+    server = uvicorn.Server(config)
+    if worker is not None:
+        worker.start()
+    try:
+        await server.serve()
+    finally:
+        if worker is not None:
+            await worker.stop()
+        await rt.db.dispose()
+
+
+@app.command()
+def worker() -> None:
+    """Run only the task workers (dispatch, poll, sweep), without HTTP."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = _settings()
+    upgrade_database(settings.resolved_database_url)
+    asyncio.run(_work(settings))
+
+
+async def _work(settings: Settings) -> None:
+    import signal
+
+    rt = Runtime.from_settings(settings)
+    runner = Worker(rt)
+    runner.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    await runner.stop()
+    await rt.db.dispose()
+
+
+async def _announce_bootstrap(rt: Runtime) -> None:
+    done = await accounts.bootstrap(rt)
+    if done.admin_token:
+        typer.echo("Created user 'admin'. Its API token (shown once, keep it):")
+        typer.echo(done.admin_token)
+    if done.created_channel:
+        typer.echo(
+            "Created channel 'sandbox': it simulates Midjourney offline (it is not Midjourney)."
+        )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply schema migrations up to the newest (serve does this on start too)."""
+    settings = _settings()
+    upgrade_database(settings.resolved_database_url)
+    typer.echo("database is up to date")
+
+
+@user_app.command("create")
+def user_create(
+    name: Annotated[str, typer.Argument(help="A unique user name.")],
+    admin: Annotated[bool, typer.Option("--admin", help="May read every user's tasks.")] = False,
+) -> None:
+    """Create a user (then give it a token with `mjgate token create NAME`)."""
+    user = _run(_settings(), lambda rt: accounts.create_user(rt, name, is_admin=admin))
+    typer.echo(f"created user {user.name!r} (id {user.id}{', admin' if user.is_admin else ''})")
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List users with their balance."""
+    for user in _run(_settings(), accounts.list_users):
+        flags = " admin" if user.is_admin else ""
+        flags += "" if user.enabled else " disabled"
+        typer.echo(f"{user.id}\t{user.name}\tbalance {user.balance}{flags}")
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Argument(help="The user the token acts for.")],
+    label: Annotated[str, typer.Option(help="A note to recognise the token by.")] = "",
+) -> None:
+    """Create an API token. The token is printed once, alone on the last line."""
+    row, token = _run(_settings(), lambda rt: accounts.create_token(rt, user, label))
+    typer.echo(f"token {row.prefix}… for user {user!r} (shown once):")
+    typer.echo(token)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token: Annotated[str, typer.Argument(help="The token, or the prefix that lists show.")],
+) -> None:
+    """Disable a token: requests with it are refused (403) from now on."""
+    row = _run(_settings(), lambda rt: accounts.revoke_token(rt, token))
+    typer.echo(f"revoked token {row.prefix}…")
+
+
+@channel_app.command("add")
+def channel_add(
+    name: Annotated[str, typer.Argument(help="A unique channel name.")],
+    kind: Annotated[str, typer.Option(help="Executor kind: sandbox.")] = "sandbox",
+    core_size: Annotated[int, typer.Option(min=1, help="Tasks running at once.")] = 3,
+    queue_size: Annotated[int, typer.Option(min=0, help="Tasks waiting at most.")] = 10,
+    timeout: Annotated[int, typer.Option(min=1, help="Seconds a task may run.")] = 600,
+    duration: Annotated[
+        float | None, typer.Option(min=0, help="Sandbox: seconds per imagine.")
+    ] = None,
+    modes: Annotated[str | None, typer.Option(help="Modes served, e.g. FAST,RELAX (all).")] = None,
+    weight: Annotated[int, typer.Option(min=1, help="Preference among equally loaded.")] = 1,
+) -> None:
+    """Add a channel."""
+    config = {"duration": duration} if duration is not None else {}
+    mode_list = [m.strip().upper() for m in modes.split(",")] if modes else None
+    channel = _run(
+        _settings(),
+        lambda rt: accounts.add_channel(
+            rt,
+            name,
+            kind,
+            config=config,
+            core_size=core_size,
+            queue_size=queue_size,
+            timeout_seconds=timeout,
+            modes=mode_list,
+            weight=weight,
+        ),
+    )
+    typer.echo(f"added channel {channel.name!r} ({channel.kind})")
+
+
+@channel_app.command("list")
+def channel_list() -> None:
+    """List channels with their limits, load and state."""
+    for channel, active in _run(_settings(), accounts.list_channels):
+        state = "enabled" if channel.enabled else f"disabled: {channel.disabled_reason}"
+        typer.echo(
+            f"{channel.name}\t{channel.kind}\tcore {channel.core_size}\tqueue {channel.queue_size}"
+            f"\tactive {active}\t{state}"
+        )
+
+
+@channel_app.command("disable")
+def channel_disable(
+    name: Annotated[str, typer.Argument(help="The channel.")],
+    reason: Annotated[str | None, typer.Option(help="Why, for `channel list`.")] = None,
+) -> None:
+    """Take a channel out of rotation (its running tasks still finish)."""
+    _run(_settings(), lambda rt: accounts.set_channel_enabled(rt, name, False, reason))
+    typer.echo(f"disabled channel {name!r}")
+
+
+@channel_app.command("enable")
+def channel_enable(name: Annotated[str, typer.Argument(help="The channel.")]) -> None:
+    """Put a disabled channel back into rotation."""
+    _run(_settings(), lambda rt: accounts.set_channel_enabled(rt, name, True, None))
+    typer.echo(f"enabled channel {name!r}")

@@ -1,0 +1,137 @@
+"""Operator use cases: users, tokens, channels, and the first start of a fresh install."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mjgate.domain.accounts import ApiToken, User, hash_token, new_token, token_prefix
+from mjgate.domain.channels import Channel
+from mjgate.services.billing import top_up
+from mjgate.services.runtime import Runtime
+
+ADMIN_NAME = "admin"
+SANDBOX_NAME = "sandbox"
+
+
+class AccountError(Exception):
+    """An operator command that cannot be carried out, with a sentence that says why."""
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    admin_token: str | None  # set only when this start created the admin with a new token
+    created_channel: bool
+
+
+async def bootstrap(rt: Runtime) -> Bootstrap:
+    """First start: an admin user when there are no users, a sandbox channel when no channel."""
+    token: str | None = None
+    created_channel = False
+    now = rt.clock()
+    async with rt.db.write() as uow:
+        if await uow.count_users() == 0:
+            admin = User(name=ADMIN_NAME, is_admin=True, created_at=now)
+            uow.add(admin)
+            await uow.flush()
+            assert admin.id is not None
+            token = rt.settings.admin_token or new_token()
+            uow.add(_token_row(admin.id, token, "bootstrap", now))
+            if rt.settings.admin_initial_quota:
+                await top_up(uow, admin.id, rt.settings.admin_initial_quota, "initial grant", now)
+        if not await uow.channels():
+            uow.add(Channel(name=SANDBOX_NAME, kind="sandbox", created_at=now))
+            created_channel = True
+    shown = token if token and token != rt.settings.admin_token else None
+    return Bootstrap(admin_token=shown, created_channel=created_channel)
+
+
+def _token_row(user_id: int, token: str, label: str, now: int) -> ApiToken:
+    return ApiToken(
+        user_id=user_id,
+        token_hash=hash_token(token),
+        prefix=token_prefix(token),
+        label=label,
+        created_at=now,
+    )
+
+
+async def create_user(rt: Runtime, name: str, *, is_admin: bool = False) -> User:
+    name = name.strip()
+    if not name or len(name) > 64:
+        raise AccountError("A user name has 1 to 64 characters.")
+    now = rt.clock()
+    async with rt.db.write() as uow:
+        if await uow.user_by_name(name) is not None:
+            raise AccountError(f"User {name!r} exists already.")
+        user = User(name=name, is_admin=is_admin, created_at=now)
+        uow.add(user)
+        await uow.flush()
+        assert user.id is not None
+        if rt.settings.new_user_quota:
+            await top_up(uow, user.id, rt.settings.new_user_quota, "new user grant", now)
+    return user
+
+
+async def create_token(rt: Runtime, user_name: str, label: str = "") -> tuple[ApiToken, str]:
+    """A new token for the user; the plain token is returned once and never stored."""
+    token = new_token()
+    async with rt.db.write() as uow:
+        user = await uow.user_by_name(user_name)
+        if user is None or user.id is None:
+            raise AccountError(f"No user {user_name!r}.")
+        row = _token_row(user.id, token, label, rt.clock())
+        uow.add(row)
+    return row, token
+
+
+async def revoke_token(rt: Runtime, token_or_prefix: str) -> ApiToken:
+    """Disable a token, named by the token itself or by the prefix that lists show."""
+    async with rt.db.write() as uow:
+        found = await uow.token_with_user(hash_token(token_or_prefix))
+        if found is not None:
+            row = found[0]
+        else:
+            matches = (
+                await uow.token_by_prefix(token_or_prefix) if len(token_or_prefix) >= 6 else []
+            )
+            if len(matches) != 1:
+                raise AccountError(
+                    "No token matches." if not matches else "That prefix names several tokens."
+                )
+            row = matches[0]
+        row.enabled = False
+    return row
+
+
+async def list_users(rt: Runtime) -> Sequence[User]:
+    async with rt.db.read() as uow:
+        return await uow.users()
+
+
+async def add_channel(rt: Runtime, name: str, kind: str, **fields: Any) -> Channel:
+    if kind not in ("sandbox",):
+        raise AccountError(f"Unknown channel kind {kind!r}; this version has: sandbox.")
+    async with rt.db.write() as uow:
+        if await uow.channel_by_name(name) is not None:
+            raise AccountError(f"Channel {name!r} exists already.")
+        channel = Channel(name=name, kind=kind, created_at=rt.clock(), **fields)
+        uow.add(channel)
+    return channel
+
+
+async def list_channels(rt: Runtime) -> list[tuple[Channel, int]]:
+    async with rt.db.read() as uow:
+        loads = await uow.active_counts()
+        return [(c, loads.get(c.id or 0, 0)) for c in await uow.channels()]
+
+
+async def set_channel_enabled(rt: Runtime, name: str, enabled: bool, reason: str | None) -> Channel:
+    async with rt.db.write() as uow:
+        channel = await uow.channel_by_name(name)
+        if channel is None:
+            raise AccountError(f"No channel {name!r}.")
+        channel.enabled = enabled
+        channel.disabled_reason = None if enabled else (reason or "disabled by the operator")
+    return channel

@@ -1,0 +1,1 @@
+"""Loops over the database that move tasks along: dispatch, poll, sweep."""

@@ -1,0 +1,126 @@
+"""The worker loops of one process: dispatcher, poller and sweeper.
+
+A submit wakes the dispatcher at once (an in-memory signal within the process); the loops
+also tick on their own, so work submitted by other processes is picked up too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+
+from mjgate.domain.tasks import ACTIVE_STATUSES
+from mjgate.services import engine
+from mjgate.services.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Worker:
+    def __init__(
+        self,
+        rt: Runtime,
+        *,
+        poll_interval: float = 0.5,
+        dispatch_interval: float = 1.0,
+        sweep_interval: float = 1.0,
+    ) -> None:
+        self.rt = rt
+        self.worker_id = new_worker_id()
+        self._poll_interval = poll_interval
+        self._dispatch_interval = dispatch_interval
+        self._sweep_interval = sweep_interval
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._starts: set[asyncio.Task[None]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self.rt.wake = self.wake
+        self._loops = [
+            asyncio.create_task(self._dispatch_loop(), name="mjgate-dispatch"),
+            asyncio.create_task(self._every(self._poll_interval, self._poll), name="mjgate-poll"),
+            asyncio.create_task(
+                self._every(self._sweep_interval, self._sweep), name="mjgate-sweep"
+            ),
+        ]
+
+    async def stop(self) -> None:
+        """Stop claiming, let the starts in hand finish, then end the loops."""
+        self._stopping.set()
+        self._wake.set()
+        if self._starts:
+            await asyncio.wait(self._starts, timeout=10)
+        for loop in self._loops:
+            loop.cancel()
+        for loop in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+
+    async def run_until_idle(self, max_rounds: int = 1000) -> None:
+        """Drain the work there is, for tests: no sleeping, no background loops."""
+        for _ in range(max_rounds):
+            await self.dispatch_once()
+            await self._poll()
+            await self._sweep()
+            async with self.rt.db.read() as uow:
+                busy = sum(
+                    [
+                        await uow.count_by_status(channel.id, ACTIVE_STATUSES)
+                        for channel in await uow.channels()
+                        if channel.id is not None
+                    ]
+                )
+            if not busy:
+                return
+            await asyncio.sleep(0.01)
+        raise RuntimeError("work did not drain")
+
+    async def dispatch_once(self) -> None:
+        for claimed in await engine.claim_tasks(self.rt, self.worker_id):
+            await engine.start_claimed(self.rt, self.worker_id, claimed)
+
+    async def _dispatch_loop(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._dispatch_interval)
+            self._wake.clear()
+            if self._stopping.is_set():
+                return
+            try:
+                for claimed in await engine.claim_tasks(self.rt, self.worker_id):
+                    start = asyncio.create_task(
+                        engine.start_claimed(self.rt, self.worker_id, claimed)
+                    )
+                    self._starts.add(start)
+                    start.add_done_callback(self._starts.discard)
+            except Exception:
+                log.exception("dispatch failed; retrying")
+                await asyncio.sleep(self._dispatch_interval)
+
+    async def _poll(self) -> None:
+        await engine.poll_running(self.rt, self.worker_id)
+
+    async def _sweep(self) -> None:
+        await engine.sweep_overdue(self.rt)
+
+    async def _every(self, interval: float, step: Callable[[], Awaitable[None]]) -> None:
+        while not self._stopping.is_set():
+            try:
+                await step()
+            except Exception:
+                log.exception("worker step failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), interval)

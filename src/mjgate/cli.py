@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 import typer
@@ -12,8 +13,8 @@ import uvicorn
 
 from mjgate.api.app import create_app
 from mjgate.db.migrate import upgrade_database
-from mjgate.services import accounts
-from mjgate.services.accounts import AccountError
+from mjgate.errors import RequestRejected
+from mjgate.services import accounts, pricing, quota
 from mjgate.services.runtime import Runtime
 from mjgate.settings import Settings, load_settings
 from mjgate.workers.runner import Worker
@@ -31,10 +32,20 @@ user_app = typer.Typer(
 )
 token_app = typer.Typer(help="API tokens: shown once, stored only as hashes.", no_args_is_help=True)
 channel_app = typer.Typer(help="Channels: the executors tasks run on.", no_args_is_help=True)
+quota_app = typer.Typer(
+    help="Quota: balances in whole units; every grant, charge and refund is a ledger row.",
+    no_args_is_help=True,
+)
+price_app = typer.Typer(
+    help="Prices per action and mode, charged when a task is created, refunded if it fails.",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(channel_app, name="channel")
+app.add_typer(quota_app, name="quota")
+app.add_typer(price_app, name="price")
 
 
 def _settings() -> Settings:
@@ -54,8 +65,8 @@ def _run(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(main())
-    except AccountError as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+    except RequestRejected as exc:
+        typer.secho(f"error: {exc.message}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from None
 
 
@@ -162,9 +173,14 @@ def user_list() -> None:
 def token_create(
     user: Annotated[str, typer.Argument(help="The user the token acts for.")],
     label: Annotated[str, typer.Option(help="A note to recognise the token by.")] = "",
+    spend_cap: Annotated[
+        int | None, typer.Option(min=0, help="Most quota this token may spend (none: no cap).")
+    ] = None,
 ) -> None:
     """Create an API token. The token is printed once, alone on the last line."""
-    row, token = _run(_settings(), lambda rt: accounts.create_token(rt, user, label))
+    row, token = _run(
+        _settings(), lambda rt: accounts.create_token(rt, user, label, spend_cap=spend_cap)
+    )
     typer.echo(f"token {row.prefix}… for user {user!r} (shown once):")
     typer.echo(token)
 
@@ -237,3 +253,55 @@ def channel_enable(name: Annotated[str, typer.Argument(help="The channel.")]) ->
     """Put a disabled channel back into rotation."""
     _run(_settings(), lambda rt: accounts.set_channel_enabled(rt, name, True, None))
     typer.echo(f"enabled channel {name!r}")
+
+
+@quota_app.command("add")
+def quota_add(
+    user: Annotated[str, typer.Argument(help="The user.")],
+    amount: Annotated[int, typer.Argument(help="Units to grant; negative takes back.")],
+    reason: Annotated[str, typer.Option(help="Shown in the ledger.")] = "operator grant",
+) -> None:
+    """Grant quota to a user (a ledger row of kind topup)."""
+    balance = _run(_settings(), lambda rt: quota.add_quota(rt, user, amount, reason))
+    typer.echo(f"{user}: balance {balance}")
+
+
+@quota_app.command("show")
+def quota_show(
+    user: Annotated[str, typer.Argument(help="The user.")],
+    limit: Annotated[int, typer.Option(min=1, help="Ledger rows to show.")] = 20,
+) -> None:
+    """A user's balance, spend, and newest ledger rows."""
+    report = _run(_settings(), lambda rt: quota.quota_report(rt, user, limit))
+    typer.echo(f"{user}: balance {report.user.balance}, spent {report.spent}")
+    for entry in report.ledger:
+        task = entry.task_id or "-"
+        typer.echo(
+            f"{_when(entry.created_at)}\t{entry.kind.value}\t{entry.amount:+d}\t{task}\t{entry.reason}"
+        )
+
+
+@price_app.command("list")
+def price_list() -> None:
+    """Every action's price in every mode, overrides applied."""
+    for action, mode, price in _run(_settings(), pricing.price_table):
+        typer.echo(f"{action.value}\t{mode.value}\t{price}")
+
+
+@price_app.command("set")
+def price_set(
+    key: Annotated[
+        str, typer.Argument(help="ACTION (all modes) or ACTION:MODE, e.g. VIDEO:RELAX.")
+    ],
+    price: Annotated[
+        int | None, typer.Argument(min=0, help="Whole quota units; leave out to reset.")
+    ] = None,
+) -> None:
+    """Override a price for every process on this database (leave PRICE out to reset it)."""
+    canonical = _run(_settings(), lambda rt: pricing.set_price(rt, key, price))
+    shown = "the default" if price is None else str(price)
+    typer.echo(f"{canonical}: {shown}")
+
+
+def _when(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mjgate.db.tables import channels, ledger, tasks, tokens, users
+from mjgate.db.tables import channels, ledger, prices, tasks, tokens, users
 from mjgate.domain.accounts import ApiToken, LedgerEntry, User
 from mjgate.domain.channels import Channel
 from mjgate.domain.tasks import ACTIVE_STATUSES, RUNNING_STATUSES, Task, TaskStatus
@@ -49,8 +49,9 @@ class UnitOfWork:
     async def user_by_name(self, name: str) -> User | None:
         return (await self._session.scalars(select(User).where(users.c.name == name))).first()
 
-    async def user_by_id(self, user_id: int) -> User | None:
-        return await self._session.get(User, user_id)
+    async def user_by_id(self, user_id: int, *, fresh: bool = False) -> User | None:
+        """``fresh`` reloads the row: balances change by UPDATE statements, not the object."""
+        return await self._session.get(User, user_id, populate_existing=fresh)
 
     async def users(self) -> Sequence[User]:
         return (await self._session.scalars(select(User).order_by(users.c.id))).all()
@@ -148,9 +149,28 @@ class UnitOfWork:
         )
         return int(await self._session.scalar(query) or 0)
 
+    async def spent_by(self, user_id: int) -> int:
+        """Quota charged and not refunded: what the user has really spent."""
+        query = select(func.coalesce(func.sum(ledger.c.amount), 0)).where(
+            ledger.c.user_id == user_id, ledger.c.kind.in_(["charge", "refund"])
+        )
+        return -int(await self._session.scalar(query) or 0)
+
     async def ledger_for_task(self, task_id: str) -> Sequence[LedgerEntry]:
         query = select(LedgerEntry).where(ledger.c.task_id == task_id)
         return (await self._session.scalars(query.order_by(ledger.c.id))).all()
+
+    async def price_overrides(self) -> dict[str, int]:
+        rows = await self._session.execute(select(prices.c.key, prices.c.price))
+        return {str(key): int(price) for key, price in rows.all()}
+
+    async def set_price_override(self, key: str, price: int | None, now: int) -> None:
+        """Set (or, with None, remove) one operator price override."""
+        await self._session.execute(prices.delete().where(prices.c.key == key))
+        if price is not None:
+            await self._session.execute(
+                prices.insert().values(key=key, price=price, updated_at=now)
+            )
 
     # -- channels ---------------------------------------------------------------------
 

@@ -149,6 +149,16 @@ ledger = Table(
     UniqueConstraint("task_id", "kind", name="uq_ledger_task_id_kind"),
 )
 
+# Operator price overrides set at run time (`mjgate price set`, the admin API). They win over
+# the settings' overrides, which win over the shipped defaults.
+prices = Table(
+    "prices",
+    metadata,
+    Column("key", String(40), primary_key=True),
+    Column("price", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
 mapper_registry = registry(metadata=metadata)
 mapper_registry.map_imperatively(User, users)
 mapper_registry.map_imperatively(ApiToken, tokens)

@@ -8,6 +8,7 @@ from typing import Any
 
 from mjgate.domain.accounts import ApiToken, User, hash_token, new_token, token_prefix
 from mjgate.domain.channels import Channel
+from mjgate.errors import RequestRejected
 from mjgate.services.billing import top_up
 from mjgate.services.runtime import Runtime
 
@@ -15,8 +16,17 @@ ADMIN_NAME = "admin"
 SANDBOX_NAME = "sandbox"
 
 
-class AccountError(Exception):
-    """An operator command that cannot be carried out, with a sentence that says why."""
+class AccountError(RequestRejected):
+    """The operator's request cannot be carried out."""
+
+    error_id = "invalid_request"
+
+
+class UserNotFound(AccountError):
+    """There is no such user."""
+
+    http_status = 404
+    error_id = "user_not_found"
 
 
 @dataclass(frozen=True)
@@ -74,14 +84,19 @@ async def create_user(rt: Runtime, name: str, *, is_admin: bool = False) -> User
     return user
 
 
-async def create_token(rt: Runtime, user_name: str, label: str = "") -> tuple[ApiToken, str]:
+async def create_token(
+    rt: Runtime, user_name: str, label: str = "", *, spend_cap: int | None = None
+) -> tuple[ApiToken, str]:
     """A new token for the user; the plain token is returned once and never stored."""
+    if spend_cap is not None and spend_cap < 0:
+        raise AccountError("A spending cap is 0 or more quota units.")
     token = new_token()
     async with rt.db.write() as uow:
         user = await uow.user_by_name(user_name)
         if user is None or user.id is None:
-            raise AccountError(f"No user {user_name!r}.")
+            raise UserNotFound(f"No user {user_name!r}.")
         row = _token_row(user.id, token, label, rt.clock())
+        row.spend_cap = spend_cap
         uow.add(row)
     return row, token
 

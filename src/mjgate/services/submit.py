@@ -25,6 +25,7 @@ from mjgate.errors import (
     StateTooLong,
 )
 from mjgate.services.billing import charge_task
+from mjgate.services.pricing import current_prices
 from mjgate.services.runtime import Runtime
 
 SUBMIT_SUCCESS = "Submit success"
@@ -131,7 +132,6 @@ async def create_task(
     mode = resolve_mode(
         options.path_mode, parse_mode(options.mode), draft.prompt, rt.settings.default_mode
     )
-    price = rt.prices.price_of(draft.action, mode)
     now = rt.clock()
     task_id = make_task_id(now, rt.random)
     params = dict(draft.params)
@@ -164,7 +164,7 @@ async def create_task(
     )
     for channel in await _candidate_channels(rt, draft, mode):
         try:
-            answer = await _insert_on_channel(rt, task, channel, price)
+            answer = await _insert_on_channel(rt, task, channel)
         except QueueFull:
             continue
         rt.wake()
@@ -199,7 +199,7 @@ async def _candidate_channels(rt: Runtime, draft: Draft, mode: Mode) -> list[Cha
     return sorted(channels, key=load)
 
 
-async def _insert_on_channel(rt: Runtime, task: Task, channel: Channel, price: int) -> SubmitAnswer:
+async def _insert_on_channel(rt: Runtime, task: Task, channel: Channel) -> SubmitAnswer:
     assert channel.id is not None
     now = task.submit_time
     async with rt.db.write() as uow:
@@ -220,7 +220,8 @@ async def _insert_on_channel(rt: Runtime, task: Task, channel: Channel, price: i
             task.deadline_at = now + int(rt.settings.queue_timeout * 1000)
         uow.add(task)
         await uow.flush()
-        await charge_task(uow, task, price, now)
+        prices = await current_prices(rt, uow)
+        await charge_task(uow, task, prices.price_of(task.action, task.mode), now)
     return submit_answer(task, code, ahead)
 
 

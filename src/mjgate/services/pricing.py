@@ -1,0 +1,54 @@
+"""Prices: shipped defaults, the settings' overrides, and the operator's (in the database)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from mjgate.db.repos import UnitOfWork
+from mjgate.domain.pricing import PriceList
+from mjgate.domain.tasks import Mode, TaskAction
+from mjgate.services.accounts import AccountError
+from mjgate.services.runtime import Runtime
+
+
+class PriceKeyInvalid(AccountError):
+    """A price key is ACTION or ACTION:MODE, and a price a whole number, 0 or more."""
+
+    error_id = "price_is_invalid"
+
+
+def canonical_price_key(key: str) -> str:
+    """``imagine:relax`` → ``IMAGINE:RELAX``; raises ValueError with a sentence for bad keys."""
+    action, mode = PriceList.parse_key(key)
+    return action.value if mode is None else f"{action.value}:{mode.value}"
+
+
+async def current_prices(rt: Runtime, uow: UnitOfWork) -> PriceList:
+    """Shipped defaults, then the settings' overrides, then the operator's (in the database)."""
+    merged: dict[str, int] = {}
+    for key, price in rt.settings.prices.items():
+        merged[canonical_price_key(key)] = price
+    merged.update(await uow.price_overrides())
+    return PriceList(merged)
+
+
+async def price_table(rt: Runtime) -> list[tuple[TaskAction, Mode, int]]:
+    async with rt.db.read() as uow:
+        return (await current_prices(rt, uow)).table()
+
+
+async def set_price(rt: Runtime, key: str, price: int | None) -> str:
+    """Override one price (``IMAGINE`` or ``IMAGINE:RELAX``); None returns it to the default."""
+    try:
+        canonical = canonical_price_key(key)
+    except ValueError as exc:
+        raise PriceKeyInvalid(str(exc)) from None
+    if price is not None and price < 0:
+        raise PriceKeyInvalid("A price is a whole number of quota units, 0 or more.")
+    async with rt.db.write() as uow:
+        await uow.set_price_override(canonical, price, rt.clock())
+    return canonical
+
+
+def price_rows(table: Sequence[tuple[TaskAction, Mode, int]]) -> list[Mapping[str, object]]:
+    return [{"action": a.value, "mode": m.value, "price": p} for a, m, p in table]

@@ -30,7 +30,7 @@ def frames_of(data: bytes) -> tuple[list[Image.Image], float, str, str]:
     """The decoded frames, the duration in seconds, the codec and the pixel format."""
     with av.open(BytesIO(data), mode="r") as container:
         stream = container.streams.video[0]
-        images = [frame.to_image() for frame in container.decode(stream)]
+        images = [frame.to_image() for frame in container.decode(stream)]  # type: ignore[no-untyped-call]
         assert stream.duration is not None and stream.time_base is not None
         duration = float(stream.duration * stream.time_base)
         return images, duration, stream.codec_context.name, stream.codec_context.pix_fmt or ""

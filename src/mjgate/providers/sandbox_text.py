@@ -180,12 +180,15 @@ def _colour_name(rgb: tuple[int, ...]) -> str:
 
 
 def _aspect_ratio(width: int, height: int) -> str:
-    """`W:H` in lowest terms, or a simpler ratio within 1 % (1001×1000 reads 1:1, like 16:9
-    for 1920×1088)."""
+    """`W:H` in lowest terms; where those are large (1023:767), the nearest ratio with terms up
+    to 16 on the short side (4:3), since such terms come from pixel counts, not intent."""
     exact = Fraction(width, height)
-    simple = exact.limit_denominator(16)
-    ratio = simple if abs(simple - exact) / exact < Fraction(1, 100) else exact
-    return f"{ratio.numerator}:{ratio.denominator}"
+    if max(exact.numerator, exact.denominator) <= 32:
+        return f"{exact.numerator}:{exact.denominator}"
+    wide = exact >= 1
+    simple = (exact if wide else 1 / exact).limit_denominator(16)  # ≥ 1, never 0
+    long, short = simple.numerator, simple.denominator
+    return f"{long}:{short}" if wide else f"{short}:{long}"
 
 
 # ---------------------------------------------------------------- shorten

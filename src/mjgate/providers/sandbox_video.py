@@ -207,7 +207,9 @@ def _probe(data: bytes) -> tuple[int, tuple[int, int]]:
             rate = stream.average_rate or stream.guessed_rate or Fraction(12)
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise ProviderRejected("the video is not a readable MP4") from exc
-    if not 0 < width * height <= MAX_INPUT_PIXELS:
+    if width <= 0 or height <= 0:
+        raise ProviderRejected("the video's frames have no size")
+    if width * height > MAX_INPUT_PIXELS:
         raise ProviderRejected(f"the video's frames ({width}×{height}) are too large to extend")
     return min(60, max(1, round(rate))), _even_fit((width, height), MAX_SIDE)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,6 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Price overrides, e.g. {"IMAGINE": 120, "VIDEO:RELAX": 500}.',
     )
-    config_file: Path | None = Field(None, description="Optional TOML file with these settings.")
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -125,10 +125,20 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def _persistent_secret(path: Path) -> str:
-    """Generate a key once and keep it, so signed URLs survive restarts."""
-    if path.exists():
-        return path.read_text().strip()
+    """Generate a key once and keep it, so signed URLs survive restarts.
+
+    O_EXCL makes the first of several processes starting at once the one that writes it.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # another process is writing it right now
+            key = path.read_text().strip()
+            if key:
+                return key
+            time.sleep(0.02)
+        raise RuntimeError(f"the key file {path} is empty") from None
     key = secrets.token_urlsafe(32)
-    path.write_text(key + "\n")
-    path.chmod(0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
     return key

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from alembic import command
@@ -21,8 +23,16 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade_database(database_url: str, revision: str = "head") -> None:
-    """Bring the schema to ``revision``. Blocking: call it from a thread inside an event loop."""
-    command.upgrade(alembic_config(database_url), revision)
+    """Bring the schema to ``revision``; blocks until done, also when called inside a loop."""
+    config = alembic_config(database_url)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        command.upgrade(config, revision)
+        return
+    # The migration environment runs its own event loop, which cannot nest in a running one.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(command.upgrade, config, revision).result()
 
 
 def current_revision(database_url: str) -> str | None:

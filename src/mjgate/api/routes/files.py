@@ -13,7 +13,11 @@ router = APIRouter(tags=["files"])
 CACHE_FOREVER = "public, max-age=31536000, immutable"
 
 
-@router.get("/image/{key:path}", summary="A stored image or video (no token needed)")
+@router.api_route(
+    "/image/{key:path}",
+    methods=["GET", "HEAD"],
+    summary="A stored image or video (no token needed)",
+)
 async def stored_file(key: str, rt: RuntimeDep, sig: str = "", exp: int = 0) -> FileResponse:
     if not rt.storage.verify(key, exp, sig, rt.clock() // 1000):
         raise RouteNotFound("No such file, or the link is not valid.")

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     allow_private_urls: bool = Field(
         False, description="Allow image links that resolve to private or loopback addresses."
     )
+    webhook_allow_private: bool = Field(
+        False, description="Allow notifyHook URLs on private, loopback or link-local addresses."
+    )
     prices: dict[str, int] = Field(
         default_factory=dict,
         description='Price overrides, e.g. {"IMAGINE": 120, "VIDEO:RELAX": 500}.',

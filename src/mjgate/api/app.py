@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from mjgate import __version__
-from mjgate.api.errors import install_error_handlers
+from mjgate.api.errors import CatchUnexpected, install_error_handlers
 from mjgate.api.limits import BodySizeLimit, JsonBodies
 from mjgate.api.responses import JsonResponse
 from mjgate.api.routes import admin, files, health, submit, tasks
@@ -36,6 +36,7 @@ def create_app(rt: Runtime) -> FastAPI:
             app.include_router(router, prefix=f"{prefix}/mj", include_in_schema=False)
     app.include_router(admin.router, prefix="/mj")
     app.include_router(health.router)
+    app.add_middleware(CatchUnexpected)
     app.add_middleware(JsonBodies)
     app.add_middleware(BodySizeLimit, max_bytes=rt.settings.max_body_bytes)
     app.add_middleware(

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mjgate.api.responses import JsonResponse
 from mjgate.errors import (
@@ -73,6 +74,34 @@ async def _on_http_error(_request: Request, exc: Exception) -> JsonResponse:
 async def _on_unexpected(request: Request, exc: Exception) -> JsonResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(MjgateError("The server failed; the error was logged."))
+
+
+class CatchUnexpected:
+    """Turn any exception that escaped the routes into the 500 envelope.
+
+    Starlette hands bare exceptions to its outermost middleware, outside CORS, so a browser
+    could not read the answer; caught here, inside CORS, the envelope gets its headers.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if scope["type"] != "http" or started:
+                raise
+            log.exception("unexpected error on %s", scope.get("path"), exc_info=exc)
+            response = error_response(MjgateError("The server failed; the error was logged."))
+            await response(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -13,15 +13,20 @@ from mjgate.domain.images import sniff_image_type
 from mjgate.errors import ProviderRejected
 
 FETCH_TIMEOUT_SECONDS = 20.0
+RESOLVE_TIMEOUT_SECONDS = 5.0
 
 
 async def is_public_host(host: str) -> bool:
     """Whether every address the host resolves to is a public one (no SSRF into our network)."""
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError:
+        infos = await asyncio.wait_for(
+            asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM),
+            RESOLVE_TIMEOUT_SECONDS,
+        )
+    except (OSError, TimeoutError, UnicodeError):
         return False
-    addresses = {info[4][0] for info in infos}
+    # A scoped IPv6 address ("fe80::1%eth0") names its interface after '%'.
+    addresses = {str(info[4][0]).split("%", 1)[0] for info in infos}
     return bool(addresses) and all(ipaddress.ip_address(a).is_global for a in addresses)
 
 

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from mjgate.domain.channels import Channel, decide_queue
 from mjgate.domain.images import ImageData, is_http_url
@@ -19,17 +20,20 @@ from mjgate.domain.tasks import new_task_id as make_task_id
 from mjgate.errors import (
     BannedPrompt,
     BindRequestBodyFailed,
+    MjgateError,
     NoAvailableChannel,
     NotifyHookIsInvalid,
     QueueFull,
     StateTooLong,
 )
+from mjgate.providers.remote import is_public_host
 from mjgate.services.billing import charge_task
 from mjgate.services.pricing import current_prices
 from mjgate.services.runtime import Runtime
 
 SUBMIT_SUCCESS = "Submit success"
 WAITING_FOR_MODAL = "Waiting for window confirm"
+_ID_ATTEMPTS = 10
 _BOT_TYPES = {
     "MJ": BotType.MID_JOURNEY,
     "MID_JOURNEY": BotType.MID_JOURNEY,
@@ -113,12 +117,19 @@ def _state(value: object) -> str | None:
     return value
 
 
-def _notify_hook(value: object) -> str | None:
+async def _notify_hook(rt: Runtime, value: object) -> str | None:
+    """An absolute http(s) URL whose host is a public address (no SSRF into our network)."""
     if value is None or value == "":
         return None
     if not is_http_url(value, max_length=2000):
         raise NotifyHookIsInvalid()
     assert isinstance(value, str)
+    host = urlsplit(value).hostname or ""
+    if not rt.settings.webhook_allow_private and not await is_public_host(host):
+        raise NotifyHookIsInvalid(
+            "The notifyHook host does not resolve to a public address "
+            "(set MJGATE_WEBHOOK_ALLOW_PRIVATE=true to allow private ones)."
+        )
     return value
 
 
@@ -127,7 +138,7 @@ async def create_task(
 ) -> SubmitAnswer:
     """Create and charge the task on a channel that can take it, or refuse with nothing made."""
     state = _state(options.state)
-    notify_hook = _notify_hook(options.notify_hook)
+    notify_hook = await _notify_hook(rt, options.notify_hook)
     bot_type = _bot_type(options.bot_type)
     mode = resolve_mode(
         options.path_mode, parse_mode(options.mode), draft.prompt, rt.settings.default_mode
@@ -164,7 +175,7 @@ async def create_task(
     )
     for channel in await _candidate_channels(rt, draft, mode):
         try:
-            answer = await _insert_on_channel(rt, task, channel)
+            answer = await _insert_on_channel(rt, task, channel, draft)
         except QueueFull:
             continue
         rt.wake()
@@ -199,7 +210,9 @@ async def _candidate_channels(rt: Runtime, draft: Draft, mode: Mode) -> list[Cha
     return sorted(channels, key=load)
 
 
-async def _insert_on_channel(rt: Runtime, task: Task, channel: Channel) -> SubmitAnswer:
+async def _insert_on_channel(
+    rt: Runtime, task: Task, channel: Channel, draft: Draft
+) -> SubmitAnswer:
     assert channel.id is not None
     now = task.submit_time
     async with rt.db.write() as uow:
@@ -218,8 +231,15 @@ async def _insert_on_channel(rt: Runtime, task: Task, channel: Channel) -> Submi
                 raise QueueFull()
             code, ahead = decision.code, decision.ahead
             task.deadline_at = now + int(rt.settings.queue_timeout * 1000)
-        uow.add(task)
-        await uow.flush()
+        # Two submits in the same millisecond may draw the same id: draw again.
+        for _ in range(_ID_ATTEMPTS):
+            if await uow.insert_task(task):
+                break
+            task.id = make_task_id(now, rt.random)
+            if draft.description_for:
+                task.description = draft.description_for(task.id)
+        else:
+            raise MjgateError("No free task id could be drawn.")
         prices = await current_prices(rt, uow)
         await charge_task(uow, task, prices.price_of(task.action, task.mode), now)
     return submit_answer(task, code, ahead)

@@ -18,14 +18,16 @@ CACHE_FOREVER = "public, max-age=31536000, immutable"
     methods=["GET", "HEAD"],
     summary="A stored image or video (no token needed)",
 )
-async def stored_file(key: str, rt: RuntimeDep, sig: str = "", exp: int = 0) -> FileResponse:
-    if not rt.storage.verify(key, exp, sig, rt.clock() // 1000):
+async def stored_file(key: str, rt: RuntimeDep, sig: str = "", exp: str = "0") -> FileResponse:
+    # A malformed expiry is just another invalid link: 404 like the rest, never a 400.
+    expires = int(exp) if exp.isdigit() else -1
+    if expires < 0 or not rt.storage.verify(key, expires, sig, rt.clock() // 1000):
         raise RouteNotFound("No such file, or the link is not valid.")
     try:
         stored = rt.storage.locate(key)
     except StoredFileMissing:
         raise RouteNotFound("No such file, or the link is not valid.") from None
-    cache = CACHE_FOREVER if not exp else f"public, max-age={max(0, exp - rt.clock() // 1000)}"
+    cache = f"public, max-age={max(0, expires - rt.clock() // 1000)}" if expires else CACHE_FOREVER
     return FileResponse(
         stored.path, media_type=stored.content_type, headers={"Cache-Control": cache}
     )

@@ -57,17 +57,24 @@ class Worker:
             ),
         ]
 
-    async def stop(self) -> None:
-        """Stop claiming, let the starts in hand finish, then end the loops."""
+    async def stop(self, grace_seconds: float = 15) -> None:
+        """Stop claiming, let the steps and starts in hand finish, then end.
+
+        The loops are not cancelled mid-step: a step cut off inside a transaction could leave
+        its connection holding SQLite's write lock until it is collected, stalling every
+        other writer. Each loop ends at its next check of the stop signal.
+        """
         self._stopping.set()
         self._wake.set()
-        if self._starts:
-            await asyncio.wait(self._starts, timeout=10)
-        for loop in self._loops:
-            loop.cancel()
-        for loop in self._loops:
-            with contextlib.suppress(asyncio.CancelledError):
-                await loop
+        pending = [*self._loops, *self._starts]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=grace_seconds)
+            for straggler in late:
+                straggler.cancel()
+            for straggler in late:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await straggler
+        self._loops = []
 
     async def run_until_idle(self, max_rounds: int = 1000) -> None:
         """Drain the work there is, for tests: no sleeping, no background loops."""

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import CursorResult, Result, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mjgate.db.tables import channels, ledger, prices, tasks, tokens, users
@@ -214,6 +215,15 @@ class UnitOfWork:
         return {int(cid): int(n) for cid, n in (await self._session.execute(query)).all() if cid}
 
     # -- tasks ------------------------------------------------------------------------
+
+    async def insert_task(self, task: Task) -> bool:
+        """Insert a new task; False (and nothing inserted) when its id is taken already."""
+        try:
+            async with self._session.begin_nested():
+                self._session.add(task)
+        except IntegrityError:
+            return False
+        return True
 
     async def task(self, task_id: str, *, for_update: bool = False) -> Task | None:
         query = select(Task).where(tasks.c.id == task_id)

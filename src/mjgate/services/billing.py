@@ -34,6 +34,10 @@ async def refund_task(uow: UnitOfWork, task: Task, reason: str, now: int) -> boo
     """Give back what the task was charged, once. A task never charged gets nothing."""
     if task.price <= 0 or task.refunded:
         return False
+    # Marked before the quota rows change, so the task row is written once, first. A second
+    # UPDATE of a row this transaction already changed re-runs its foreign-key checks, which
+    # lock the channel row after the user row: the reverse of a submit's order (deadlock).
+    task.refunded = True
     recorded = await uow.record_ledger(
         LedgerEntry(
             user_id=task.user_id,
@@ -46,12 +50,10 @@ async def refund_task(uow: UnitOfWork, task: Task, reason: str, now: int) -> boo
         )
     )
     if not recorded:  # another process refunded it first
-        task.refunded = True
         return False
     await uow.credit(task.user_id, task.price)
     if task.token_id is not None:
         await uow.uncharge_token(task.token_id, task.price)
-    task.refunded = True
     return True
 
 

@@ -37,11 +37,13 @@ async def claim_tasks(rt: Runtime, worker_id: str) -> list[Claimed]:
     claimed: list[Claimed] = []
     for channel in channels:
         assert channel.id is not None
-        now = rt.clock()
         async with rt.db.write() as uow:
             locked = await uow.lock_channel(channel.id)
             if locked is None or not locked.enabled:
                 continue
+            # Read the clock under the lock: a task committed while we waited for it must
+            # not get a start time before its submit time.
+            now = rt.clock()
             free = locked.core_size - await uow.running_count(channel.id)
             if free <= 0:
                 continue

@@ -115,7 +115,13 @@ async def submit_describe(
     elif link:
         if not is_http_url(link):
             raise LinkIsInvalid()
-        draft.params["remote_inputs"] = {"image": link}
+        # One of our own image URLs is read from storage, not fetched (it may be private).
+        key = inputs.own_image_key(rt, str(link))
+        if key is not None:
+            draft.params["inputs"] = {"image": key}
+            draft.params["image_extension"] = key.rsplit(".", 1)[1]
+        else:
+            draft.params["remote_inputs"] = {"image": link}
     else:
         raise Base64IsRequired()
     draft.description_for = lambda task_id: f"/describe {task_id}.png"

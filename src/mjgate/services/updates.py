@@ -9,6 +9,7 @@ from mjgate.domain.tasks import (
     FINAL_STATUSES,
     RUNNING_STATUSES,
     Task,
+    TaskAction,
     TaskStatus,
     can_transition,
     next_progress,
@@ -42,7 +43,7 @@ async def apply_update(
             log.warning("task %s: ignored %s -> %s", task.id, task.status, new_status)
             return None
         _apply(task, update, new_status, stored, now)
-        if new_status == TaskStatus.FAILURE:
+        if new_status in (TaskStatus.FAILURE, TaskStatus.CANCEL):
             await refund_task(uow, task, task.fail_reason or "failed", now)
     if new_status in FINAL_STATUSES:
         rt.wake()
@@ -66,6 +67,8 @@ def _apply(
         task.provider_ref = update.provider_ref
     if update.prompt_en:
         task.prompt_en = update.prompt_en
+        if task.action == TaskAction.DESCRIBE:
+            task.prompt = update.prompt_en  # PROTOCOL §4: prompt and promptEn hold the text
     properties = dict(task.properties)
     if update.final_prompt is not None:
         properties["finalPrompt"] = update.final_prompt

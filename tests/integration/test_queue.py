@@ -271,3 +271,18 @@ async def test_same_millisecond_id_collision_draws_a_new_id(rt: Runtime) -> None
     admin_balance, ledger = await quota(rt, admin.user_id)
     assert admin_balance == ledger
     assert await _charges(rt, admin.user_id) == 3
+
+
+async def test_concurrent_queued_tasks_start_in_the_order_they_were_told(rt: Runtime) -> None:
+    """The task told "N tasks ahead" starts after exactly those N, whatever the clock says."""
+    await update_channel(rt, core_size=1, queue_size=QUEUE, duration=LONG)
+    admin = await admin_caller(rt)
+    answers = await asyncio.gather(*(imagine(rt, admin, f"ferry {n}") for n in range(9)))
+    # The one answered 1 is not claimed yet (no worker runs): it leads the queue.
+    told = {a.result: a.properties.get("numberOfQueues", -1) for a in answers}
+    assert sorted(told.values()) == list(range(-1, 8))
+    async with rt.db.read() as uow:
+        channel = await uow.channel_by_name("sandbox")
+        assert channel is not None and channel.id is not None
+        dispatch_order = [t.id for t in await uow.waiting_tasks(channel.id, 100)]
+    assert [told[task_id] for task_id in dispatch_order] == list(range(-1, 8))

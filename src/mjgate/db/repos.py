@@ -192,7 +192,9 @@ class UnitOfWork:
         """The per-channel lock under which load is counted and slots are taken."""
         query = select(Channel).where(channels.c.id == channel_id)
         if self._locking:
-            query = query.with_for_update()
+            # NO KEY UPDATE: inserting a task that references the channel takes KEY SHARE on
+            # it, which this lock leaves free, so foreign-key checks never wait on the lock.
+            query = query.with_for_update(key_share=True)
         return (
             await self._session.scalars(query.execution_options(populate_existing=True))
         ).first()
@@ -259,12 +261,19 @@ class UnitOfWork:
         query = (
             select(Task)
             .where(tasks.c.channel_id == channel_id, tasks.c.status == TaskStatus.NOT_START)
-            .order_by(tasks.c.submit_time, tasks.c.id)
+            .order_by(tasks.c.queue_seq, tasks.c.submit_time, tasks.c.id)
             .limit(limit)
         )
         if self._locking:
             query = query.with_for_update(skip_locked=True)
         return (await self._session.scalars(query)).all()
+
+    async def next_queue_seq(self, channel_id: int) -> int:
+        """The next place in the channel's queue; call it under the channel lock."""
+        query = select(func.coalesce(func.max(tasks.c.queue_seq), 0)).where(
+            tasks.c.channel_id == channel_id
+        )
+        return int(await self._session.scalar(query) or 0) + 1
 
     async def running_count(self, channel_id: int) -> int:
         return await self.count_by_status(channel_id, RUNNING_STATUSES)

@@ -127,10 +127,14 @@ tasks = Table(
     Column("lease_until", BigInteger, nullable=True),
     Column("provider_ref", String(128), nullable=True),
     Column("updated_at", BigInteger, nullable=False),
+    # The task's place in its channel's queue, drawn under the channel lock, so tasks start
+    # in the order their submits were answered ("N tasks ahead"), not by clock readings.
+    Column("queue_seq", BigInteger, nullable=True),
     # The caller's newest tasks (list), and a channel's load by status (submit, dispatch).
     Index("ix_tasks_user_id_submit_time", "user_id", "submit_time"),
     Index("ix_tasks_channel_id_status_submit_time", "channel_id", "status", "submit_time"),
     Index("ix_tasks_status_deadline_at", "status", "deadline_at"),
+    Index("ix_tasks_channel_id_queue_seq", "channel_id", "queue_seq"),
 )
 
 ledger = Table(

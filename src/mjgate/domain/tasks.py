@@ -144,6 +144,7 @@ class Task:
     lease_until: int | None = None
     provider_ref: str | None = None
     updated_at: int = 0
+    queue_seq: int | None = None
 
     @property
     def is_final(self) -> bool:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 
 from mjgate.domain.tasks import RUNNING_STATUSES, Task, TaskStatus
-from mjgate.errors import ProviderError
 from mjgate.services.billing import refund_task
-from mjgate.services.jobs import job_for
+from mjgate.services.jobs import stop_on_executor
 from mjgate.services.queries import owned_task, task_id_text
 from mjgate.services.runtime import Runtime
 from mjgate.services.submit import Caller
@@ -32,9 +31,5 @@ async def cancel_task(rt: Runtime, caller: Caller, task_id: str) -> Task:
         channel = await uow.channel_by_id(task.channel_id) if task.channel_id else None
     rt.wake()
     if was_running and channel is not None:
-        # Tell the executor, best effort: the task is already final here whatever it says.
-        try:
-            await rt.provider_for(channel).cancel(job_for(rt, task))
-        except ProviderError as exc:
-            log.warning("task %s: executor did not take the cancel: %s", task.id, exc)
+        await stop_on_executor(rt, channel, task)
     return task

@@ -10,11 +10,11 @@ import logging
 from dataclasses import dataclass
 
 from mjgate.domain.channels import Channel
-from mjgate.domain.tasks import Task, TaskStatus
+from mjgate.domain.tasks import RUNNING_STATUSES, Task, TaskStatus
 from mjgate.errors import ProviderRejected, ProviderRetryable
 from mjgate.providers.base import ProviderUpdate
 from mjgate.services.billing import refund_task
-from mjgate.services.jobs import job_for
+from mjgate.services.jobs import job_for, stop_on_executor
 from mjgate.services.runtime import Runtime
 from mjgate.services.updates import apply_update, finish_task
 
@@ -118,12 +118,20 @@ def overdue_reason(task: Task, rt: Runtime) -> str:
 async def sweep_overdue(rt: Runtime) -> int:
     """Fail every task past its deadline, with a reason naming the deadline, and refund it."""
     now = rt.clock()
+    was_running: list[Task] = []
     async with rt.db.write() as uow:
         overdue = list(await uow.overdue_tasks(now, POLL_BATCH))
         for task in overdue:
+            if task.status in RUNNING_STATUSES:
+                was_running.append(task)
             reason = overdue_reason(task, rt)
             finish_task(task, TaskStatus.FAILURE, reason, now)
             await refund_task(uow, task, reason, now)
+        channels = {c.id: c for c in await uow.channels()} if was_running else {}
     if overdue:
         rt.wake()
+    for task in was_running:  # a provider that stopped answering must not keep working on it
+        channel = channels.get(task.channel_id)
+        if channel is not None:
+            await stop_on_executor(rt, channel, task)
     return len(overdue)

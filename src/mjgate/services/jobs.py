@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
+from mjgate.domain.channels import Channel
 from mjgate.domain.tasks import Task
+from mjgate.errors import ProviderError
 from mjgate.providers.base import ProviderJob
 from mjgate.services.inputs import load_inputs
 from mjgate.services.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 def job_for(rt: Runtime, task: Task) -> ProviderJob:
@@ -26,3 +31,14 @@ def job_for(rt: Runtime, task: Task) -> ProviderJob:
         load_inputs=load,
         provider_ref=task.provider_ref,
     )
+
+
+async def stop_on_executor(rt: Runtime, channel: Channel, task: Task) -> None:
+    """Tell the executor to stop a task that has ended here, as far as it can.
+
+    Best effort: the task is already final in the database whatever the executor says.
+    """
+    try:
+        await rt.provider_for(channel).cancel(job_for(rt, task))
+    except ProviderError as exc:
+        log.warning("task %s: the executor did not take the cancel: %s", task.id, exc)

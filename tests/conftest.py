@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -61,14 +62,25 @@ def postgres_template() -> Iterator[str | None]:
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)'))
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that each test copies (a migration per test costs ~0.5 s)."""
+    path = tmp_path_factory.mktemp("template") / "mjgate.db"
+    upgrade_database(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, postgres_template: str | None
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_template: Path,
+    postgres_template: str | None,
 ) -> Iterator[str]:
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'mjgate.db'}"
-        upgrade_database(url)
-        yield url
+        path = tmp_path / "mjgate.db"
+        shutil.copyfile(sqlite_template, path)
+        yield f"sqlite:///{path}"
         return
     if postgres_template is None:
         pytest.skip("no PostgreSQL reachable (set MJGATE_TEST_POSTGRES_URL)")

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mjgate.domain import buttons
+from mjgate.domain.images import sniff_image_type
 from mjgate.domain.prompts import aspect_ratio
 from mjgate.domain.tasks import TaskStatus
 from mjgate.errors import ProviderRejected
@@ -232,13 +233,19 @@ def _describe(
     text = sandbox_text.format_describe(prompts)
     return ProviderUpdate(
         status=TaskStatus.SUCCESS,
-        image=ResultFile(image, str(params.get("image_extension", "png"))),
+        image=ResultFile(image, _extension_of(image)),
         buttons=tuple(buttons.describe_buttons()),
         final_prompt=text,
         prompt_en=text,
         texts=prompts,
         message_hash=h,
     )
+
+
+def _extension_of(image: bytes) -> str:
+    """The stored file's extension from its bytes, so it is served with the right type."""
+    sniffed = sniff_image_type(image)
+    return sniffed[1] if sniffed else "png"
 
 
 def _shorten(

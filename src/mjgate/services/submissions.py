@@ -111,7 +111,6 @@ async def submit_describe(
     if first:
         image = inputs.decode(rt, first)
         draft.new_inputs["image"] = image
-        draft.params["image_extension"] = image.extension
     elif link:
         if not is_http_url(link):
             raise LinkIsInvalid()
@@ -119,7 +118,6 @@ async def submit_describe(
         key = inputs.own_image_key(rt, str(link))
         if key is not None:
             draft.params["inputs"] = {"image": key}
-            draft.params["image_extension"] = key.rsplit(".", 1)[1]
         else:
             draft.params["remote_inputs"] = {"image": link}
     else:

@@ -13,11 +13,8 @@ router = APIRouter(tags=["files"])
 CACHE_FOREVER = "public, max-age=31536000, immutable"
 
 
-@router.api_route(
-    "/image/{key:path}",
-    methods=["GET", "HEAD"],
-    summary="A stored image or video (no token needed)",
-)
+@router.get("/image/{key:path}", summary="A stored image or video (no token needed)")
+@router.head("/image/{key:path}", include_in_schema=False)
 async def stored_file(key: str, rt: RuntimeDep, sig: str = "", exp: str = "0") -> FileResponse:
     # A malformed expiry is just another invalid link: 404 like the rest, never a 400.
     expires = int(exp) if exp.isdigit() else -1

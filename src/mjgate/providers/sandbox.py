@@ -34,6 +34,10 @@ _DURATION_SHARE: Mapping[str, float] = {
 }
 
 
+# The first part of a job's time is spent SUBMITTED, as a real job waits to be picked up.
+_ACCEPT_SHARE = 0.1
+
+
 class SandboxProvider:
     def __init__(self, imagine_seconds: float) -> None:
         self._imagine_ms = imagine_seconds * 1000
@@ -44,13 +48,15 @@ class SandboxProvider:
     async def start(self, job: ProviderJob) -> ProviderUpdate:
         if self.duration_ms(_op(job)) <= 0:
             return await self._finish(job)
-        return ProviderUpdate(status=TaskStatus.IN_PROGRESS, progress=0)
+        return ProviderUpdate(status=TaskStatus.SUBMITTED, progress=0)
 
     async def poll(self, job: ProviderJob, now: int) -> ProviderUpdate | None:
         duration = self.duration_ms(_op(job))
         elapsed = now - job.started_at
         if elapsed >= duration:
             return await self._finish(job)
+        if elapsed < duration * _ACCEPT_SHARE:
+            return None  # still SUBMITTED: Midjourney has not picked the job up yet
         return ProviderUpdate(status=TaskStatus.IN_PROGRESS, progress=int(100 * elapsed / duration))
 
     async def cancel(self, job: ProviderJob) -> None:

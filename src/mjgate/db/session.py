@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import (
 
 from mjgate.db.repos import UnitOfWork
 
+SQLITE_POOL_SIZE = 16
+
 
 def async_url(url: str) -> str:
     """Accept plain ``sqlite:///path`` and ``postgresql://...`` URLs; pick the async driver."""
@@ -31,7 +33,11 @@ def async_url(url: str) -> str:
 
 
 def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+    # A fixed pool: overflow connections would be opened and closed per request, and opening
+    # one (a thread, PRAGMAs) costs more than the query it serves.
+    engine = create_async_engine(
+        url, connect_args={"timeout": 30}, pool_size=SQLITE_POOL_SIZE, max_overflow=0
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

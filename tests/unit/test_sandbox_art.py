@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageChops, ImageDraw, ImageStat
 
 from mjgate.errors import ProviderRejected
-from mjgate.providers import sandbox_art
+from mjgate.providers import sandbox_drawing
 from mjgate.providers.sandbox_art import (
     Grid,
     blend,
@@ -150,7 +150,7 @@ def test_each_image_carries_the_simulated_caption_strip(fox: Grid) -> None:
     image = load(fox.images[0])
     strip = image.crop((0, image.height - 30, image.width, image.height))
     assert ImageStat.Stat(strip.convert("L")).mean[0] < 80  # a dark band with light text
-    assert sandbox_art.LABEL == "mjgate sandbox · simulated"
+    assert sandbox_drawing.LABEL == "mjgate sandbox · simulated"
 
 
 def test_prompts_in_any_script_render() -> None:

@@ -34,8 +34,10 @@ _DURATION_SHARE: Mapping[str, float] = {
 }
 
 
-# The first part of a job's time is spent SUBMITTED, as a real job waits to be picked up.
+# The first tenth of a job's time, a second at most, is spent SUBMITTED, as a real job
+# waits to be picked up.
 _ACCEPT_SHARE = 0.1
+_ACCEPT_MAX_MS = 1000
 
 
 class SandboxProvider:
@@ -55,7 +57,7 @@ class SandboxProvider:
         elapsed = now - job.started_at
         if elapsed >= duration:
             return await self._finish(job)
-        if elapsed < duration * _ACCEPT_SHARE:
+        if elapsed < min(duration * _ACCEPT_SHARE, _ACCEPT_MAX_MS):
             return None  # still SUBMITTED: Midjourney has not picked the job up yet
         return ProviderUpdate(status=TaskStatus.IN_PROGRESS, progress=int(100 * elapsed / duration))
 

@@ -74,7 +74,8 @@ async def test_an_expired_lease_is_taken_over_a_live_one_is_not(settings: Settin
         for claimed in await engine.claim_tasks(rt, "worker-A"):
             await engine.start_claimed(rt, "worker-A", claimed)
         task = await task_row(rt, answer.result)
-        assert (task.status, task.worker_id) == (TaskStatus.IN_PROGRESS, "worker-A")
+        # Handed over, not picked up yet: the sandbox answers its start with SUBMITTED.
+        assert (task.status, task.worker_id) == (TaskStatus.SUBMITTED, "worker-A")
 
         clock.advance(15_000)  # A's lease runs until +30 s: B keeps off
         assert await engine.poll_running(rt, "worker-B") == 0
@@ -112,7 +113,7 @@ async def test_queue_wait_deadline(settings: Settings) -> None:
         clock.advance(11_000)
         assert await engine.sweep_overdue(rt) == 2
         running, *waited = [await task_row(rt, i) for i in ids]
-        assert running.status == TaskStatus.IN_PROGRESS
+        assert running.status == TaskStatus.SUBMITTED  # claimed and started, never polled
         for task in waited:
             assert task.status == TaskStatus.FAILURE and task.progress == 100
             assert task.fail_reason is not None
@@ -131,7 +132,7 @@ async def test_running_deadline_fails_the_task_and_frees_its_slot(settings: Sett
         worker = Worker(rt)
         await worker.dispatch_once()
         assert await _statuses(rt, [first, second]) == [
-            TaskStatus.IN_PROGRESS,
+            TaskStatus.SUBMITTED,
             TaskStatus.NOT_START,
         ]
         clock.advance(4_000)

@@ -204,10 +204,11 @@ async def test_imagine_reports_progress_then_success(tmp_path: Path, database_ur
     running = seen[:-1]
     assert {t["status"] for t in running} <= {"NOT_START", "SUBMITTED", "IN_PROGRESS"}
     assert any(t["status"] == "IN_PROGRESS" for t in running)
-    # SUBMITTED (handed over, not picked up yet) comes first, and never after IN_PROGRESS.
+    # Statuses only move forward. (SUBMITTED lasts ~150 ms here, too short to be sure a
+    # poll sees it; the engine tests check it deterministically with an injected clock.)
     order = {"NOT_START": 0, "SUBMITTED": 1, "IN_PROGRESS": 2, "SUCCESS": 3}
     ranks = [order[t["status"]] for t in seen]
-    assert ranks == sorted(ranks) and 1 in ranks, [t["status"] for t in seen]
+    assert ranks == sorted(ranks), [t["status"] for t in seen]
     numbers = [int(t["progress"].removesuffix("%")) for t in seen]
     assert numbers == sorted(numbers), numbers  # never backwards
     assert len({n for n in numbers if 0 < n < 100}) >= 3, numbers  # rising on the way

@@ -18,7 +18,10 @@ Each class names a fact. Its class attributes say how the API answers it (PROTOC
     │   ├── Forbidden                         4 / 403
     │   ├── QuotaNotEnough                    4 / 402
     │   ├── RouteNotFound                     4 / 404  (unknown path)
-    │   └── MethodNotAllowed                  4 / 405
+    │   ├── MethodNotAllowed                  4 / 405
+    │   └── AccountError                      4 / 400  invalid_request (operator commands)
+    │       ├── UserNotFound                  4 / 404  user_not_found
+    │       └── PriceKeyInvalid               4 / 400  price_is_invalid
     ├── TaskNotFound                          3 / 404
     ├── QueueFull                            23 / 200  (refusal, not a failure of ours)
     ├── BannedPrompt                         24 / 200
@@ -238,6 +241,25 @@ class MethodNotAllowed(RequestRejected):
 
     http_status = 405
     error_id = "method_not_allowed"
+
+
+class AccountError(RequestRejected):
+    """The operator's request cannot be carried out."""
+
+    error_id = "invalid_request"
+
+
+class UserNotFound(AccountError):
+    """There is no such user."""
+
+    http_status = 404
+    error_id = "user_not_found"
+
+
+class PriceKeyInvalid(AccountError):
+    """A price key is ACTION or ACTION:MODE, and a price a whole number, 0 or more."""
+
+    error_id = "price_is_invalid"
 
 
 class TaskNotFound(MjgateError):

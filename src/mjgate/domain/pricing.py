@@ -92,6 +92,20 @@ class PriceList:
             known = ", ".join(Mode)
             raise ValueError(f"price key {key!r}: unknown mode; one of {known}") from None
 
+    @classmethod
+    def canonical_key(cls, key: str) -> str:
+        """``imagine:relax`` → ``IMAGINE:RELAX``; ValueError with a sentence for bad keys."""
+        action, mode = cls.parse_key(key)
+        return action.value if mode is None else f"{action.value}:{mode.value}"
+
+    def with_overrides(self, extra: Mapping[str, int]) -> PriceList:
+        """These prices with ``extra`` on top (a key in both: ``extra`` wins)."""
+        if not extra:
+            return self
+        merged = {self.canonical_key(key): price for key, price in self.overrides.items()}
+        merged.update({self.canonical_key(key): price for key, price in extra.items()})
+        return PriceList(merged)
+
     def price_of(self, action: TaskAction, mode: Mode) -> int:
         for key in ((action, mode), (action, None)):
             if key in self._by_key:

@@ -8,25 +8,12 @@ from typing import Any
 
 from mjgate.domain.accounts import ApiToken, User, hash_token, new_token, token_prefix
 from mjgate.domain.channels import Channel
-from mjgate.errors import RequestRejected
+from mjgate.errors import AccountError, UserNotFound
 from mjgate.services.billing import top_up
 from mjgate.services.runtime import Runtime
 
 ADMIN_NAME = "admin"
 SANDBOX_NAME = "sandbox"
-
-
-class AccountError(RequestRejected):
-    """The operator's request cannot be carried out."""
-
-    error_id = "invalid_request"
-
-
-class UserNotFound(AccountError):
-    """There is no such user."""
-
-    http_status = 404
-    error_id = "user_not_found"
 
 
 @dataclass(frozen=True)

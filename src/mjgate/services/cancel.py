@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 from mjgate.domain.tasks import RUNNING_STATUSES, Task, TaskStatus
+from mjgate.errors import TaskNotFound
 from mjgate.services.billing import refund_task
 from mjgate.services.jobs import stop_on_executor
-from mjgate.services.queries import owned_task, task_id_text
+from mjgate.services.queries import task_id_text
 from mjgate.services.runtime import Runtime
 from mjgate.services.submit import Caller
 from mjgate.services.updates import finish_task
@@ -16,15 +17,18 @@ log = logging.getLogger(__name__)
 CANCELLED_BY_CLIENT = "Cancelled by the client"
 
 
-async def cancel_task(rt: Runtime, caller: Caller, task_id: str) -> Task:
-    """Cancel the caller's task. A task that is already final is returned unchanged."""
-    await owned_task(rt, caller, task_id)
+async def cancel_task(rt: Runtime, caller: Caller, task_id: str) -> tuple[Task, bool]:
+    """Cancel the caller's task; answers the task and whether this call cancelled it.
+
+    A task that is already final is returned unchanged (cancel is idempotent).
+    """
     now = rt.clock()
     async with rt.db.write() as uow:
         task = await uow.task(task_id_text(task_id), for_update=True)
-        assert task is not None
+        if task is None or not caller.owns(task):
+            raise TaskNotFound()
         if task.is_final:
-            return task
+            return task, False
         was_running = task.status in RUNNING_STATUSES
         finish_task(task, TaskStatus.CANCEL, CANCELLED_BY_CLIENT, now)
         await refund_task(uow, task, CANCELLED_BY_CLIENT, now)
@@ -32,4 +36,4 @@ async def cancel_task(rt: Runtime, caller: Caller, task_id: str) -> Task:
     rt.wake()
     if was_running and channel is not None:
         await stop_on_executor(rt, channel, task)
-    return task
+    return task, True

@@ -7,29 +7,14 @@ from collections.abc import Mapping, Sequence
 from mjgate.db.repos import UnitOfWork
 from mjgate.domain.pricing import PriceList
 from mjgate.domain.tasks import Mode, TaskAction
-from mjgate.services.accounts import AccountError
+from mjgate.errors import PriceKeyInvalid
 from mjgate.services.runtime import Runtime
 
 
-class PriceKeyInvalid(AccountError):
-    """A price key is ACTION or ACTION:MODE, and a price a whole number, 0 or more."""
-
-    error_id = "price_is_invalid"
-
-
-def canonical_price_key(key: str) -> str:
-    """``imagine:relax`` → ``IMAGINE:RELAX``; raises ValueError with a sentence for bad keys."""
-    action, mode = PriceList.parse_key(key)
-    return action.value if mode is None else f"{action.value}:{mode.value}"
-
-
 async def current_prices(rt: Runtime, uow: UnitOfWork) -> PriceList:
-    """Shipped defaults, then the settings' overrides, then the operator's (in the database)."""
-    merged: dict[str, int] = {}
-    for key, price in rt.settings.prices.items():
-        merged[canonical_price_key(key)] = price
-    merged.update(await uow.price_overrides())
-    return PriceList(merged)
+    """Shipped defaults, then the settings' overrides (parsed once, at start), then the
+    operator's, read from the database in the caller's transaction."""
+    return rt.prices.with_overrides(await uow.price_overrides())
 
 
 async def price_table(rt: Runtime) -> list[tuple[TaskAction, Mode, int]]:
@@ -40,7 +25,7 @@ async def price_table(rt: Runtime) -> list[tuple[TaskAction, Mode, int]]:
 async def set_price(rt: Runtime, key: str, price: int | None) -> str:
     """Override one price (``IMAGINE`` or ``IMAGINE:RELAX``); None returns it to the default."""
     try:
-        canonical = canonical_price_key(key)
+        canonical = PriceList.canonical_key(key)
     except ValueError as exc:
         raise PriceKeyInvalid(str(exc)) from None
     if price is not None and price < 0:

@@ -21,17 +21,20 @@ MAX_IDS = 1000
 
 
 def task_id_text(value: object) -> str:
-    """Task ids arrive as strings or, from some clients, as numbers."""
+    """Task ids arrive as strings or, from some clients, as numbers; anything else is no task."""
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise TaskNotFound()
-    return str(value).strip()
+    text = str(value).strip()
+    if not text.isdigit() or len(text) > 20:
+        raise TaskNotFound()
+    return text
 
 
 async def owned_task(rt: Runtime, caller: Caller, task_id: object) -> Task:
     """The caller's task (any task for an admin); otherwise ``TaskNotFound``, never which."""
     text = task_id_text(task_id)
     async with rt.db.read() as uow:
-        task = await uow.task(text) if text.isdigit() and len(text) <= 20 else None
+        task = await uow.task(text)
     if task is None or not caller.owns(task):
         raise TaskNotFound()
     return task

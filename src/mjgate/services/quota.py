@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from mjgate.db.repos import UnitOfWork
 from mjgate.domain.accounts import LedgerEntry, User
-from mjgate.services.accounts import AccountError, UserNotFound
+from mjgate.errors import AccountError, UserNotFound
 from mjgate.services.billing import top_up
 from mjgate.services.runtime import Runtime
 

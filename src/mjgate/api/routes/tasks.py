@@ -52,7 +52,6 @@ async def image_seed(task_id: str, rt: RuntimeDep, who: CallerDep) -> dict[str, 
 
 @router.post("/task/{task_id}/cancel", summary="Cancel an unfinished task (refunded)")
 async def cancel(task_id: str, rt: RuntimeDep, who: CallerDep) -> dict[str, Any]:
-    before_final = (await queries.owned_task(rt, who, task_id)).is_final
-    task = await cancel_task(rt, who, task_id)
-    description = "Task already finished" if before_final else "Success"
+    task, cancelled_now = await cancel_task(rt, who, task_id)
+    description = "Success" if cancelled_now else "Task already finished"
     return envelope(1, description, task.id, status=task.status.value)

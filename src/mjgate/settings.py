@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     queue_timeout: float = Field(
         3600, gt=0, description="Seconds a task may wait in a channel's queue."
     )
+    lease_seconds: float = Field(
+        30,
+        gt=0,
+        description="Seconds a worker's claim on a running task lasts without a heartbeat; "
+        "after that another worker takes the task over.",
+    )
     allow_private_urls: bool = Field(
         False, description="Allow image links that resolve to private or loopback addresses."
     )

@@ -58,7 +58,7 @@ async def test_a_new_runtime_finishes_what_a_stopped_one_left(settings: Settings
     # The first process is gone (its runtime disposed, its leases still in the rows).
 
     async with runtime_with(settings, sandbox_duration=5) as second:
-        second.clock = FakeClock(start + engine.LEASE_MS + 1_000, step=500)
+        second.clock = FakeClock(start + engine.lease_ms(first) + 1_000, step=500)
         successor = Worker(second)
         await successor.run_until_idle()
         done = [await task_row(second, i) for i in ids]

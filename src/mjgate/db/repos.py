@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mjgate.db.tables import channels, ledger, prices, tasks, tokens, users
+from mjgate.db.wakes import WAKE_CHANNEL
 from mjgate.domain.accounts import ApiToken, LedgerEntry, User
 from mjgate.domain.channels import Channel
 from mjgate.domain.tasks import ACTIVE_STATUSES, RUNNING_STATUSES, Task, TaskStatus
@@ -35,6 +36,15 @@ class UnitOfWork:
 
     async def ping(self) -> None:
         await self._session.execute(text("SELECT 1"))
+
+    async def announce_work(self) -> None:
+        """Tell the other processes' dispatchers that work may start (a task queued, a slot
+        freed). PostgreSQL delivers it when this transaction commits, and not at all if it
+        rolls back. On SQLite another process finds the work at its dispatcher's next tick."""
+        if self._dialect != "sqlite":
+            await self._session.execute(
+                text("SELECT pg_notify(:channel, '')"), {"channel": WAKE_CHANNEL}
+            )
 
     def add(self, obj: object) -> None:
         self._session.add(obj)
@@ -216,6 +226,14 @@ class UnitOfWork:
         )
         return {int(cid): int(n) for cid, n in (await self._session.execute(query)).all() if cid}
 
+    async def task_counts(self) -> dict[tuple[int, TaskStatus], int]:
+        """Tasks counted by channel and status (the metrics' gauges)."""
+        query = select(tasks.c.channel_id, tasks.c.status, func.count()).group_by(
+            tasks.c.channel_id, tasks.c.status
+        )
+        rows = (await self._session.execute(query)).all()
+        return {(int(cid), TaskStatus(status)): int(n) for cid, status, n in rows if cid}
+
     # -- tasks ------------------------------------------------------------------------
 
     async def insert_task(self, task: Task) -> bool:
@@ -278,20 +296,49 @@ class UnitOfWork:
     async def running_count(self, channel_id: int) -> int:
         return await self.count_by_status(channel_id, RUNNING_STATUSES)
 
-    async def running_tasks(self, worker_id: str, now: int, limit: int) -> Sequence[Task]:
-        """Running tasks this worker holds, or whose lease ran out (their worker died)."""
+    async def running_tasks(
+        self, worker_id: str, now: int, limit: int, after_id: str = ""
+    ) -> Sequence[Task]:
+        """Running tasks this worker holds, or whose lease ran out (their worker died or
+        handed them back), in id order after ``after_id`` so a caller can page through all."""
         query = (
             select(Task)
             .where(
                 tasks.c.status.in_(list(RUNNING_STATUSES)),
-                or_(tasks.c.worker_id == worker_id, tasks.c.lease_until < now),
+                or_(
+                    tasks.c.worker_id == worker_id,
+                    tasks.c.lease_until < now,
+                    tasks.c.lease_until.is_(None),
+                ),
+                tasks.c.id > after_id,
             )
-            .order_by(tasks.c.start_time)
+            .order_by(tasks.c.id)
             .limit(limit)
         )
         if self._locking:
             query = query.with_for_update(skip_locked=True)
         return (await self._session.scalars(query)).all()
+
+    async def renew_leases(self, worker_id: str, until: int) -> int:
+        """The heartbeat: extend every running task's lease this worker still holds."""
+        result = await self._session.execute(
+            update(Task)
+            .where(tasks.c.worker_id == worker_id, tasks.c.status.in_(list(RUNNING_STATUSES)))
+            .values(lease_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result)
+
+    async def release_leases(self, worker_id: str) -> int:
+        """Hand this worker's running tasks back: their leases end now, so a peer takes
+        them over at its next poll instead of after a whole lease."""
+        result = await self._session.execute(
+            update(Task)
+            .where(tasks.c.worker_id == worker_id, tasks.c.status.in_(list(RUNNING_STATUSES)))
+            .values(lease_until=0)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result)
 
     async def overdue_tasks(self, now: int, limit: int) -> Sequence[Task]:
         query = (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from mjgate.db.repos import UnitOfWork
+from mjgate.db.wakes import WakeListener
 
 SQLITE_POOL_SIZE = 16
 
@@ -84,6 +85,13 @@ class Database:
     async def read(self) -> AsyncIterator[UnitOfWork]:
         async with self._read_sessions() as session, session.begin():
             yield UnitOfWork(session, dialect=self.dialect)
+
+    def listen_for_work(self, on_wake: Callable[[], None]) -> WakeListener | None:
+        """Call ``on_wake`` whenever another process announces work (PostgreSQL only; on
+        SQLite the process is alone and its in-memory signal suffices). Not started yet."""
+        if self.is_sqlite:
+            return None
+        return WakeListener(self.url, on_wake)
 
     async def ping(self) -> None:
         async with self.read() as uow:

@@ -130,6 +130,10 @@ tasks = Table(
     # The task's place in its channel's queue, drawn under the channel lock, so tasks start
     # in the order their submits were answered ("N tasks ahead"), not by clock readings.
     Column("queue_seq", BigInteger, nullable=True),
+    # How often the engine handed the task to its executor's start (a claim), and how often
+    # a worker took it over from one whose lease ran out: the audit that nothing ran twice.
+    Column("start_count", Integer, nullable=False, default=0, server_default="0"),
+    Column("takeovers", Integer, nullable=False, default=0, server_default="0"),
     # The caller's newest tasks (list), and a channel's load by status (submit, dispatch).
     Index("ix_tasks_user_id_submit_time", "user_id", "submit_time"),
     Index("ix_tasks_channel_id_status_submit_time", "channel_id", "status", "submit_time"),

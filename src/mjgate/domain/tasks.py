@@ -145,6 +145,8 @@ class Task:
     provider_ref: str | None = None
     updated_at: int = 0
     queue_seq: int | None = None
+    start_count: int = 0  # times handed to the executor's start: one, or the engine erred
+    takeovers: int = 0  # times another worker took the task over from an expired lease
 
     @property
     def is_final(self) -> bool:

@@ -6,6 +6,7 @@ import logging
 
 from mjgate.domain.tasks import RUNNING_STATUSES, Task, TaskStatus
 from mjgate.errors import TaskNotFound
+from mjgate.services import metrics
 from mjgate.services.billing import refund_task
 from mjgate.services.jobs import stop_on_executor
 from mjgate.services.queries import task_id_text
@@ -32,8 +33,12 @@ async def cancel_task(rt: Runtime, caller: Caller, task_id: str) -> tuple[Task, 
         was_running = task.status in RUNNING_STATUSES
         finish_task(task, TaskStatus.CANCEL, CANCELLED_BY_CLIENT, now)
         await refund_task(uow, task, CANCELLED_BY_CLIENT, now)
+        if was_running:
+            await uow.announce_work()  # its slot is free
         channel = await uow.channel_by_id(task.channel_id) if task.channel_id else None
     rt.wake()
+    if was_running:
+        metrics.observe_finish(task)
     if was_running and channel is not None:
         await stop_on_executor(rt, channel, task)
     return task, True

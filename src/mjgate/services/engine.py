@@ -13,6 +13,7 @@ from mjgate.domain.channels import Channel
 from mjgate.domain.tasks import RUNNING_STATUSES, Task, TaskStatus
 from mjgate.errors import ProviderRejected, ProviderRetryable
 from mjgate.providers.base import ProviderUpdate
+from mjgate.services import metrics
 from mjgate.services.billing import refund_task
 from mjgate.services.jobs import job_for, stop_on_executor
 from mjgate.services.runtime import Runtime
@@ -20,7 +21,6 @@ from mjgate.services.updates import apply_update, finish_task
 
 log = logging.getLogger(__name__)
 
-LEASE_MS = 30_000
 POLL_BATCH = 100
 
 
@@ -28,6 +28,10 @@ POLL_BATCH = 100
 class Claimed:
     task: Task
     channel: Channel
+
+
+def lease_ms(rt: Runtime) -> int:
+    return int(rt.settings.lease_seconds * 1000)
 
 
 async def claim_tasks(rt: Runtime, worker_id: str) -> list[Claimed]:
@@ -51,10 +55,13 @@ async def claim_tasks(rt: Runtime, worker_id: str) -> list[Claimed]:
                 task.status = TaskStatus.SUBMITTED
                 task.start_time = now
                 task.worker_id = worker_id
-                task.lease_until = now + LEASE_MS
+                task.lease_until = now + lease_ms(rt)
                 task.deadline_at = now + locked.timeout_seconds * 1000
+                task.start_count += 1  # the one start this claim leads to
                 task.updated_at = now
                 claimed.append(Claimed(task, locked))
+    for each in claimed:
+        metrics.observe_start(each.task)
     return claimed
 
 
@@ -65,54 +72,96 @@ async def start_claimed(rt: Runtime, worker_id: str, claimed: Claimed) -> None:
         update = await rt.provider_for(claimed.channel).start(job)
     except ProviderRetryable as exc:
         # The executor may not have it: the poller asks again until the deadline.
+        metrics.count_provider_error(claimed.channel.name, "start", "retryable")
         log.warning("task %s: start will be retried: %s", claimed.task.id, exc)
         return
     except Exception as exc:
-        update = _failure(claimed.task.id, exc)
+        update = _failure(claimed.channel, "start", claimed.task.id, exc)
     await apply_update(rt, claimed.task.id, update, worker_id)
 
 
+async def renew_leases(rt: Runtime, worker_id: str) -> int:
+    """The heartbeat: one statement extends every lease this worker holds, however many."""
+    async with rt.db.write() as uow:
+        return await uow.renew_leases(worker_id, rt.clock() + lease_ms(rt))
+
+
+async def release_leases(rt: Runtime, worker_id: str) -> int:
+    """A stopping worker hands its running tasks back for a peer to take over at once."""
+    async with rt.db.write() as uow:
+        released = await uow.release_leases(worker_id)
+        if released:
+            await uow.announce_work()
+    return released
+
+
 async def poll_running(rt: Runtime, worker_id: str) -> int:
-    """Ask the executors about running tasks this worker holds or may take over."""
-    now = rt.clock()
+    """Ask the executors about running tasks this worker holds or may take over.
+
+    Pages through all of them, a batch per transaction, so a worker holding more than a
+    batch still follows every task it holds.
+    """
     async with rt.db.read() as uow:
         channels = {c.id: c for c in await uow.channels()}
+    polled = 0
+    after = ""
+    while True:
+        batch = await _take_batch(rt, worker_id, after)
+        for task in batch:
+            channel = channels.get(task.channel_id)
+            if channel is not None:
+                await _poll_one(rt, worker_id, channel, task)
+        polled += len(batch)
+        if len(batch) < POLL_BATCH:
+            return polled
+        after = batch[-1].id
+
+
+async def _take_batch(rt: Runtime, worker_id: str, after: str) -> list[Task]:
+    now = rt.clock()
     async with rt.db.write() as uow:
-        tasks = list(await uow.running_tasks(worker_id, now, POLL_BATCH))
-        for task in tasks:
+        batch = list(await uow.running_tasks(worker_id, now, POLL_BATCH, after))
+        for task in batch:
+            if task.worker_id != worker_id:
+                task.takeovers += 1
+                metrics.LEASE_TAKEOVERS.labels(metrics.channel_label(task)).inc()
+                log.info("task %s: taken over from %s", task.id, task.worker_id)
             task.worker_id = worker_id  # renew the lease: this worker is alive
-            task.lease_until = now + LEASE_MS
-    for task in tasks:
-        channel = channels.get(task.channel_id)
-        if channel is None:
-            continue
-        try:
-            update = await rt.provider_for(channel).poll(job_for(rt, task), rt.clock())
-        except ProviderRetryable as exc:
-            log.info("task %s: poll will be retried: %s", task.id, exc)
-            continue
-        except Exception as exc:
-            update = _failure(task.id, exc)
-        if update is not None:
-            await apply_update(rt, task.id, update, worker_id)
-    return len(tasks)
+            task.lease_until = now + lease_ms(rt)
+    return batch
 
 
-def _failure(task_id: str, exc: Exception) -> ProviderUpdate:
+async def _poll_one(rt: Runtime, worker_id: str, channel: Channel, task: Task) -> None:
+    try:
+        update = await rt.provider_for(channel).poll(job_for(rt, task), rt.clock())
+    except ProviderRetryable as exc:
+        metrics.count_provider_error(channel.name, "poll", "retryable")
+        log.info("task %s: poll will be retried: %s", task.id, exc)
+        return
+    except Exception as exc:
+        update = _failure(channel, "poll", task.id, exc)
+    if update is not None:
+        await apply_update(rt, task.id, update, worker_id)
+
+
+def _failure(channel: Channel, stage: str, task_id: str, exc: Exception) -> ProviderUpdate:
     if isinstance(exc, ProviderRejected):
+        metrics.count_provider_error(channel.name, stage, "rejected")
         reason = exc.message
     else:
+        metrics.count_provider_error(channel.name, stage, "error")
         log.exception("task %s: executor failed", task_id, exc_info=exc)
         reason = f"executor error: {type(exc).__name__}"
     return ProviderUpdate(status=TaskStatus.FAILURE, fail_reason=reason)
 
 
-def overdue_reason(task: Task, rt: Runtime) -> str:
+def overdue_reason(task: Task, rt: Runtime, channel: Channel | None) -> str:
     if task.status == TaskStatus.MODAL:
         return f"modal timeout: no /submit/modal within {rt.settings.modal_timeout:g} s"
     if task.status == TaskStatus.NOT_START:
         return f"queue timeout: waited in the queue more than {rt.settings.queue_timeout:g} s"
-    return "timeout: the channel did not finish the task in time"
+    limit = f" within {channel.timeout_seconds} s" if channel is not None else " in time"
+    return f"timeout: the channel did not finish the task{limit}"
 
 
 async def sweep_overdue(rt: Runtime) -> int:
@@ -121,15 +170,19 @@ async def sweep_overdue(rt: Runtime) -> int:
     was_running: list[Task] = []
     async with rt.db.write() as uow:
         overdue = list(await uow.overdue_tasks(now, POLL_BATCH))
+        channels = {c.id: c for c in await uow.channels()} if overdue else {}
         for task in overdue:
             if task.status in RUNNING_STATUSES:
                 was_running.append(task)
-            reason = overdue_reason(task, rt)
+            reason = overdue_reason(task, rt, channels.get(task.channel_id))
             finish_task(task, TaskStatus.FAILURE, reason, now)
             await refund_task(uow, task, reason, now)
-        channels = {c.id: c for c in await uow.channels()} if was_running else {}
+        if overdue:
+            await uow.announce_work()
     if overdue:
         rt.wake()
+    for task in was_running:
+        metrics.observe_finish(task)
     for task in was_running:  # a provider that stopped answering must not keep working on it
         channel = channels.get(task.channel_id)
         if channel is not None:

@@ -172,6 +172,7 @@ async def submit_modal(
         locked.properties = {**locked.properties, "finalPrompt": text}
         locked.status = TaskStatus.NOT_START
         locked.queue_seq = await uow.next_queue_seq(channel.id)
+        await uow.announce_work()
         locked.deadline_at = now + int(rt.settings.queue_timeout * 1000)
         locked.updated_at = now
     rt.wake()

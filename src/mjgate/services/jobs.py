@@ -7,8 +7,9 @@ from collections.abc import Mapping
 
 from mjgate.domain.channels import Channel
 from mjgate.domain.tasks import Task
-from mjgate.errors import ProviderError
+from mjgate.errors import ProviderError, ProviderRetryable
 from mjgate.providers.base import ProviderJob
+from mjgate.services import metrics
 from mjgate.services.inputs import load_inputs
 from mjgate.services.runtime import Runtime
 
@@ -41,4 +42,6 @@ async def stop_on_executor(rt: Runtime, channel: Channel, task: Task) -> None:
     try:
         await rt.provider_for(channel).cancel(job_for(rt, task))
     except ProviderError as exc:
+        kind = "retryable" if isinstance(exc, ProviderRetryable) else "rejected"
+        metrics.count_provider_error(channel.name, "cancel", kind)
         log.warning("task %s: the executor did not take the cancel: %s", task.id, exc)

@@ -232,6 +232,7 @@ async def _insert_on_channel(
             code, ahead = decision.code, decision.ahead
             task.deadline_at = now + int(rt.settings.queue_timeout * 1000)
             task.queue_seq = await uow.next_queue_seq(locked.id)
+            await uow.announce_work()
         # Two submits in the same millisecond may draw the same id: draw again.
         for _ in range(_ID_ATTEMPTS):
             if await uow.insert_task(task):

@@ -15,6 +15,7 @@ from mjgate.domain.tasks import (
     next_progress,
 )
 from mjgate.providers.base import ProviderUpdate, ResultFile
+from mjgate.services import metrics
 from mjgate.services.billing import refund_task
 from mjgate.services.runtime import Runtime
 from mjgate.storage import Storage
@@ -45,8 +46,11 @@ async def apply_update(
         _apply(task, update, new_status, stored, now)
         if new_status in (TaskStatus.FAILURE, TaskStatus.CANCEL):
             await refund_task(uow, task, task.fail_reason or "failed", now)
+        if new_status in FINAL_STATUSES:
+            await uow.announce_work()  # a slot is free
     if new_status in FINAL_STATUSES:
         rt.wake()
+        metrics.observe_finish(task)
     return task
 
 

@@ -1,7 +1,8 @@
-"""The worker loops of one process: dispatcher, poller and sweeper.
+"""The worker loops of one process: dispatcher, poller (with the lease heartbeat), sweeper.
 
-A submit wakes the dispatcher at once (an in-memory signal within the process); the loops
-also tick on their own, so work submitted by other processes is picked up too.
+A submit wakes the dispatcher at once: an in-memory signal within the process, and on
+PostgreSQL a NOTIFY that the listener turns into the same signal in every worker process.
+The dispatcher also ticks on its own, the fallback should a wake-up be lost.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 
+from mjgate.db.wakes import WakeListener
 from mjgate.domain.tasks import ACTIVE_STATUSES
 from mjgate.services import engine
 from mjgate.services.runtime import Runtime
@@ -43,12 +45,17 @@ class Worker:
         self._stopping = asyncio.Event()
         self._starts: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
+        # On PostgreSQL: the connection that hears other processes announce work.
+        self.listener: WakeListener | None = None
 
     def wake(self) -> None:
         self._wake.set()
 
     def start(self) -> None:
         self.rt.wake = self.wake
+        self.listener = self.rt.db.listen_for_work(self.wake)
+        if self.listener is not None:
+            self.listener.start()
         self._loops = [
             asyncio.create_task(self._dispatch_loop(), name="mjgate-dispatch"),
             asyncio.create_task(self._every(self._poll_interval, self._poll), name="mjgate-poll"),
@@ -58,11 +65,13 @@ class Worker:
         ]
 
     async def stop(self, grace_seconds: float = 15) -> None:
-        """Stop claiming, let the steps and starts in hand finish, then end.
+        """Stop claiming, let the steps and starts in hand finish, hand back the rest, end.
 
         The loops are not cancelled mid-step: a step cut off inside a transaction could leave
         its connection holding SQLite's write lock until it is collected, stalling every
-        other writer. Each loop ends at its next check of the stop signal.
+        other writer. Each loop ends at its next check of the stop signal. The running tasks
+        still held then get their leases ended, so a peer (or the next start) takes them
+        over at its next poll rather than after a whole lease.
         """
         self._stopping.set()
         self._wake.set()
@@ -75,6 +84,16 @@ class Worker:
                 with contextlib.suppress(asyncio.CancelledError):
                     await straggler
         self._loops = []
+        if self.listener is not None:
+            await self.listener.close()
+            self.listener = None
+        try:
+            released = await engine.release_leases(self.rt, self.worker_id)
+        except Exception:  # the leases then simply run out: slower, never wrong
+            log.exception("could not hand back the leases of %s", self.worker_id)
+        else:
+            if released:
+                log.info("handed back %d running task(s)", released)
 
     async def run_until_idle(self, max_rounds: int = 1000) -> None:
         """Drain the work there is, for tests: no sleeping, no background loops."""
@@ -118,6 +137,7 @@ class Worker:
                 await asyncio.sleep(self._dispatch_interval)
 
     async def _poll(self) -> None:
+        await engine.renew_leases(self.rt, self.worker_id)
         await engine.poll_running(self.rt, self.worker_id)
 
     async def _sweep(self) -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import signal
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
+from prometheus_client import start_http_server
 
 from mjgate.api.app import create_app
 from mjgate.db.migrate import upgrade_database
@@ -87,6 +90,29 @@ def serve(
     asyncio.run(_serve(settings, host or settings.host, port or settings.port, not no_workers))
 
 
+class _GracefulServer(uvicorn.Server):
+    """uvicorn, minus its habit of raising the stop signal again once it has shut down.
+
+    That re-raise kills the process with the default handler before the workers in it
+    have finished their steps and handed back their tasks; this server takes SIGTERM or
+    SIGINT, shuts down, and returns, and ``_serve`` stops the workers after it.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for signum in _STOP_SIGNALS:
+            loop.add_signal_handler(signum, self.handle_exit, signum, None)
+        try:
+            yield
+        finally:
+            for signum in _STOP_SIGNALS:
+                loop.remove_signal_handler(signum)
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 async def _serve(settings: Settings, host: str, port: int, with_workers: bool) -> None:
     rt = Runtime.from_settings(settings)
     await _announce_bootstrap(rt)
@@ -94,7 +120,7 @@ async def _serve(settings: Settings, host: str, port: int, with_workers: bool) -
     config = uvicorn.Config(
         create_app(rt), host=host, port=port, log_level="info", access_log=False
     )
-    server = uvicorn.Server(config)
+    server = _GracefulServer(config)
     if worker is not None:
         worker.start()
     try:
@@ -106,27 +132,41 @@ async def _serve(settings: Settings, host: str, port: int, with_workers: bool) -
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve this process's Prometheus metrics on this port (on MJGATE_HOST)."),
+    ] = None,
+) -> None:
     """Run only the task workers (dispatch, poll, sweep), without HTTP."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = _settings()
     upgrade_database(settings.resolved_database_url)
-    asyncio.run(_work(settings))
+    exporter = None
+    if metrics_port is not None:
+        # A worker's own instruments (starts, run times, provider errors) live only in this
+        # process; the task counts are served by any `mjgate serve` from the database.
+        exporter, _thread = start_http_server(metrics_port, addr=settings.host)
+    try:
+        asyncio.run(_work(settings))
+    finally:
+        if exporter is not None:
+            exporter.shutdown()
 
 
 async def _work(settings: Settings) -> None:
-    import signal
-
+    """Run the loops until SIGTERM or SIGINT; then stop claiming, finish or hand back."""
     rt = Runtime.from_settings(settings)
     runner = Worker(rt)
     runner.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in _STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
+    logging.getLogger(__name__).info("stopping: finishing or handing back the work in hand")
     await runner.stop()
     await rt.db.dispose()
 

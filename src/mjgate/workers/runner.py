@@ -56,6 +56,8 @@ class Worker:
         self.listener = self.rt.db.listen_for_work(self.wake)
         if self.listener is not None:
             self.listener.start()
+        heard = "LISTEN/NOTIFY" if self.listener is not None else "this process only"
+        log.info("worker %s started (wake-ups: %s)", self.worker_id, heard)
         self._loops = [
             asyncio.create_task(self._dispatch_loop(), name="mjgate-dispatch"),
             asyncio.create_task(self._every(self._poll_interval, self._poll), name="mjgate-poll"),

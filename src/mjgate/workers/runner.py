@@ -1,4 +1,4 @@
-"""The worker loops of one process: dispatcher, poller and sweeper.
+"""The worker loops of one process: dispatcher, poller, sweeper and webhook delivery.
 
 A submit wakes the dispatcher at once (an in-memory signal within the process); the loops
 also tick on their own, so work submitted by other processes is picked up too.
@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from mjgate.domain.tasks import ACTIVE_STATUSES
 from mjgate.services import engine
 from mjgate.services.runtime import Runtime
+from mjgate.workers.webhooks import WebhookDeliverer
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._starts: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
+        self.webhooks = WebhookDeliverer(rt, self.worker_id)
 
     def wake(self) -> None:
         self._wake.set()
@@ -56,6 +58,10 @@ class Worker:
                 self._every(self._sweep_interval, self._sweep), name="mjgate-sweep"
             ),
         ]
+        self.rt.wake_webhooks = self.webhooks.wake
+        self._loops.append(
+            asyncio.create_task(self.webhooks.run(self._stopping), name="mjgate-webhooks")
+        )
 
     async def stop(self, grace_seconds: float = 15) -> None:
         """Stop claiming, let the steps and starts in hand finish, then end.

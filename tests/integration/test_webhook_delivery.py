@@ -8,6 +8,8 @@ in order per task, and the final state always.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -204,3 +206,102 @@ async def test_a_hanging_receiver_times_out_and_others_are_still_served(
         assert_forward(receiver.pushes_of(task_id))
     for task_id in stuck:
         assert_forward(hanging.pushes_of(task_id))
+
+
+async def test_a_worker_killed_mid_delivery_leaves_it_to_the_next_one(
+    settings: Settings, receiver: Receiver
+) -> None:
+    first_hit = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hang_first(hit: Hit) -> int:
+        if len(receiver.hits) == 1:
+            first_hit.set()
+            await release.wait()  # the sender is gone before this answer
+        return 200
+
+    receiver.script = hang_first
+    async with runtime_with(settings, **{**FAST, "webhook_timeout": 1.0}) as rt:
+        async with running(rt, grace=0.1) as first:
+            [task_id] = await submit_hooked(rt, receiver.url(), 1)
+            await asyncio.wait_for(first_hit.wait(), 20)
+            deadline = time.monotonic() + 20
+            while not (await task_row(rt, task_id)).is_final:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.02)
+        # Stopped past its grace while the POST hung: the row keeps the dead worker's lease.
+        [in_flight] = [
+            r for r in await deliveries_of(rt, task_id) if r.attempts == 0 and r.worker_id
+        ]
+        assert in_flight.worker_id == first.worker_id
+        assert in_flight.status == DeliveryStatus.PENDING and in_flight.lease_until
+        assert in_flight.event_id == receiver.hits[0].event_id
+        release.set()
+        async with running(rt) as second:
+            assert second.worker_id != first.worker_id
+            await receiver.wait_for(lambda: task_id in receiver.finals())
+            await settled(rt, [task_id])
+    resent = [hit for hit in receiver.hits if hit.event_id == in_flight.event_id]
+    assert len(resent) == 2  # at least once: the receiver dedupes by event id
+    assert resent[1].at_ms >= (in_flight.lease_until or 0) - 1000
+    assert_forward(receiver.pushes_of(task_id))
+
+
+def _resolves_to_loopback(name: str) -> bool:
+    try:
+        infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
+
+
+def _internal_hosts() -> list[str]:
+    hosts = ["127.0.0.1", "10.1.2.3", "169.254.169.254", "localhost"]
+    # A plain name that resolves to loopback here (the machine's own name, in /etc/hosts).
+    hosts += [
+        name for name in (socket.gethostname(), "ip6-localhost") if _resolves_to_loopback(name)
+    ][:1]
+    return hosts
+
+
+@pytest.mark.parametrize("host", _internal_hosts())
+async def test_delivery_refuses_internal_targets(
+    settings: Settings, receiver: Receiver, host: str
+) -> None:
+    """The server's default hook is not checked at submit; delivery checks every target."""
+    refused_before = sample("mjgate_webhook_attempts_total", result="refused")
+    hook = receiver.url(host=host)
+    overrides = {**FAST, "webhook_allow_private": False, "webhook_default_url": hook}
+    async with runtime_with(settings, **overrides) as rt:
+        admin = await admin_caller(rt)
+        task_id = (await imagine(rt, admin, "a quiet harbour")).result
+        worker = Worker(rt)
+        await worker.webhooks.deliver_due()
+        await worker.webhooks.close()
+        [row] = await deliveries_of(rt, task_id)
+    assert row.url == hook
+    assert row.status == DeliveryStatus.DEAD and row.attempts == 1
+    assert row.last_error and row.last_error.startswith("refused:")
+    assert receiver.hits == []  # nothing ever connected
+    assert sample("mjgate_webhook_attempts_total", result="refused") == refused_before + 1
+
+
+async def test_the_default_hook_serves_tasks_without_their_own(
+    settings: Settings, receiver: Receiver
+) -> None:
+    own = Receiver()
+    await own.start()
+    try:
+        overrides = {**FAST, "webhook_default_url": receiver.url("/default")}
+        async with runtime_with(settings, **overrides) as rt, running(rt):
+            admin = await admin_caller(rt)
+            plain = (await imagine(rt, admin, "plain")).result
+            [hooked] = await submit_hooked(rt, own.url("/own"), 1)
+            await receiver.wait_for(lambda: plain in receiver.finals())
+            await own.wait_for(lambda: hooked in own.finals())
+            await settled(rt, [plain, hooked])
+    finally:
+        await own.stop()
+    assert {hit.task["id"] for hit in receiver.hits} == {plain}
+    assert {hit.path for hit in receiver.hits} == {"/default"}
+    assert {hit.task["id"] for hit in own.hits} == {hooked}

@@ -58,7 +58,9 @@ def pinned_url(url: str, address: str) -> tuple[str, str, str]:
     host = parts.hostname or ""
     literal = f"[{address}]" if ":" in address else address
     netloc = literal if parts.port is None else f"{literal}:{parts.port}"
-    host_header = parts.netloc.rsplit("@", 1)[-1]
+    userinfo, _, host_header = parts.netloc.rpartition("@")
+    if userinfo:  # credentials in the hook URL still go along (as Basic auth)
+        netloc = f"{userinfo}@{netloc}"
     return urlunsplit(parts._replace(netloc=netloc)), host_header, host
 
 

@@ -16,8 +16,9 @@ from prometheus_client import start_http_server
 
 from mjgate.api.app import create_app
 from mjgate.db.migrate import upgrade_database
+from mjgate.domain.webhooks import WebhookDelivery
 from mjgate.errors import RequestRejected
-from mjgate.services import accounts, pricing, quota
+from mjgate.services import accounts, deliveries, pricing, quota
 from mjgate.services.runtime import Runtime
 from mjgate.settings import Settings, load_settings
 from mjgate.workers.runner import Worker
@@ -43,12 +44,17 @@ price_app = typer.Typer(
     help="Prices per action and mode, charged when a task is created, refunded if it fails.",
     no_args_is_help=True,
 )
+webhooks_app = typer.Typer(
+    help="Webhooks: the notifyHook pushes owed to receivers, their retries and failures.",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(channel_app, name="channel")
 app.add_typer(quota_app, name="quota")
 app.add_typer(price_app, name="price")
+app.add_typer(webhooks_app, name="webhooks")
 
 
 def _settings() -> Settings:
@@ -341,6 +347,47 @@ def price_set(
     canonical = _run(_settings(), lambda rt: pricing.set_price(rt, key, price))
     shown = "the default" if price is None else str(price)
     typer.echo(f"{canonical}: {shown}")
+
+
+@webhooks_app.command("list")
+def webhooks_list(
+    failed: Annotated[
+        bool, typer.Option("--failed", help="Only dead deliveries and those awaiting a retry.")
+    ] = False,
+    task: Annotated[str | None, typer.Option(help="Only this task's deliveries.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Rows to show, newest first.")] = 50,
+) -> None:
+    """List webhook deliveries, newest first: status, attempts, task, URL, last error."""
+    rows = _run(
+        _settings(),
+        lambda rt: deliveries.list_deliveries(rt, failed_only=failed, task_id=task, limit=limit),
+    )
+    for row in rows:
+        typer.echo(_delivery_line(row))
+
+
+def _delivery_line(row: WebhookDelivery) -> str:
+    kind = "final" if row.is_final else "step"
+    error = row.last_error or "-"
+    return (
+        f"{row.id}\t{row.status.value}\t{row.attempts} attempts\t{row.task_id} {kind}"
+        f"\t{_when(row.created_at)}\t{row.url}\t{error}"
+    )
+
+
+@webhooks_app.command("retry")
+def webhooks_retry(
+    delivery_id: Annotated[int, typer.Argument(help="The delivery's ID, as `list` shows it.")],
+) -> None:
+    """Send a dead delivery again now, with a fresh retry window."""
+    row = _run(_settings(), lambda rt: deliveries.retry_delivery(rt, delivery_id))
+    typer.echo(f"delivery {row.id} of task {row.task_id} is queued again")
+
+
+@webhooks_app.command("secret")
+def webhooks_secret() -> None:
+    """Print the secret that signs webhooks (receivers check X-Mjgate-Signature with it)."""
+    typer.echo(_settings().webhook_secret)
 
 
 def _when(epoch_ms: int) -> str:

@@ -21,7 +21,9 @@ Each class names a fact. Its class attributes say how the API answers it (PROTOC
     │   ├── MethodNotAllowed                  4 / 405
     │   └── AccountError                      4 / 400  invalid_request (operator commands)
     │       ├── UserNotFound                  4 / 404  user_not_found
-    │       └── PriceKeyInvalid               4 / 400  price_is_invalid
+    │       ├── PriceKeyInvalid               4 / 400  price_is_invalid
+    │       ├── DeliveryNotFound              4 / 404  webhook_delivery_not_found
+    │       └── DeliveryNotRetryable          4 / 400  invalid_request
     ├── TaskNotFound                          3 / 404
     ├── QueueFull                            23 / 200  (refusal, not a failure of ours)
     ├── BannedPrompt                         24 / 200
@@ -260,6 +262,17 @@ class PriceKeyInvalid(AccountError):
     """A price key is ACTION or ACTION:MODE, and a price a whole number, 0 or more."""
 
     error_id = "price_is_invalid"
+
+
+class DeliveryNotFound(AccountError):
+    """There is no such webhook delivery."""
+
+    http_status = 404
+    error_id = "webhook_delivery_not_found"
+
+
+class DeliveryNotRetryable(AccountError):
+    """This webhook delivery cannot be retried."""
 
 
 class TaskNotFound(MjgateError):

@@ -88,6 +88,35 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = Field(
         False, description="Allow notifyHook URLs on private, loopback or link-local addresses."
     )
+    webhook_secret: str | None = Field(
+        None,
+        description="Key that signs webhook POSTs (X-Mjgate-Signature); "
+        "default: generated once into the data dir.",
+    )
+    webhook_default_url: str | None = Field(
+        None, description="Hook that gets the changes of tasks submitted without a notifyHook."
+    )
+    webhook_timeout: float = Field(
+        10.0, gt=0, description="Seconds a receiver has to answer one webhook POST."
+    )
+    webhook_retry_window: float = Field(
+        86_400.0, gt=0, description="Seconds a failing webhook is retried before it is dead."
+    )
+    webhook_retry_base: float = Field(
+        5.0, gt=0, description="Seconds before the first webhook retry; doubles each time."
+    )
+    webhook_retry_max_interval: float = Field(
+        1800.0, gt=0, description="Longest wait between two webhook retries, in seconds."
+    )
+    webhook_concurrency: int = Field(
+        32, ge=1, description="Webhook POSTs one worker process has in flight at most."
+    )
+    webhook_per_host: int = Field(
+        4, ge=1, description="Of those, at most this many to one receiver host at a time."
+    )
+    webhook_poll_interval: float = Field(
+        1.0, gt=0, description="Seconds between looks for due webhooks from other processes."
+    )
     prices: dict[str, int] = Field(
         default_factory=dict,
         description='Price overrides, e.g. {"IMAGINE": 120, "VIDEO:RELAX": 500}.',
@@ -125,11 +154,13 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Build the settings and make sure the data dir and the signing key exist."""
+    """Build the settings and make sure the data dir and the signing keys exist."""
     settings = Settings(**overrides)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if not settings.secret_key:
         settings.secret_key = _persistent_secret(settings.data_dir / "secret_key")
+    if not settings.webhook_secret:
+        settings.webhook_secret = _persistent_secret(settings.data_dir / "webhook_secret")
     return settings
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from pathlib import Path
 
 import pytest
@@ -48,3 +50,26 @@ async def test_the_operator_may_allow_private_hooks(tmp_path: Path, database_url
             "imagine", {"prompt": "cat", "notifyHook": "http://127.0.0.1:9000/hook"}
         )
         assert answer["code"] == 1
+
+
+def _loopback_name() -> str | None:
+    """A plain host name (not 'localhost') that resolves to loopback on this machine."""
+    name = socket.gethostname()
+    try:
+        infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return None
+    if infos and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos):
+        return name
+    return None
+
+
+async def test_a_name_that_resolves_to_loopback_is_refused(gateway: Gateway) -> None:
+    name = _loopback_name()
+    if name is None:
+        pytest.skip("this machine's name does not resolve to loopback")
+    response = await gateway.post(
+        "/mj/submit/imagine", {"prompt": "cat", "notifyHook": f"http://{name}:9000/hook"}
+    )
+    assert response.status_code == 400
+    assert response.json()["description"] == "notify_hook_is_invalid"

@@ -286,3 +286,56 @@ def test_serve_on_postgres_with_the_admin_token_from_the_environment(
             wrong = client.get("/mj/task/list", headers=bearer("mjg_not-the-one"))
             assert wrong.status_code == 401
     assert not (tmp_path / "data" / "mjgate.db").exists()  # the data dir held no database
+
+
+async def _seed_a_dead_delivery(data_dir: Path) -> str:
+    """A task whose push to the default hook was refused (a private address): dead at once."""
+    from mjgate.db.migrate import upgrade_database
+    from mjgate.services.accounts import bootstrap
+    from mjgate.services.runtime import Runtime
+    from mjgate.services.submissions import submit_imagine
+    from mjgate.services.submit import Caller, SubmitOptions
+    from mjgate.settings import load_settings
+    from mjgate.workers.runner import Worker
+
+    settings = load_settings(data_dir=data_dir, webhook_default_url="http://10.1.2.3/hook")
+    upgrade_database(settings.resolved_database_url)
+    rt = Runtime.from_settings(settings)
+    try:
+        await bootstrap(rt)
+        async with rt.db.read() as uow:
+            admin = await uow.user_by_name("admin")
+        assert admin is not None and admin.id is not None
+        caller = Caller(user_id=admin.id, token_id=None, is_admin=True, name="admin")
+        answer = await submit_imagine(rt, caller, SubmitOptions(), "a lantern", None)
+        worker = Worker(rt)
+        await worker.webhooks.deliver_due()
+        await worker.webhooks.close()
+        return answer.result
+    finally:
+        await rt.db.dispose()
+
+
+def test_webhooks_list_retry_and_secret(tmp_path: Path, pycache: Path) -> None:
+    import asyncio
+
+    data_dir = tmp_path / "data"
+    task_id = asyncio.run(_seed_a_dead_delivery(data_dir))
+    env = cli_env(data_dir, pycache)
+    secret, failed = ok(env, ("webhooks", "secret"), ("webhooks", "list", "--failed"))
+    assert secret.strip() == (data_dir / "webhook_secret").read_text().strip()
+    [line] = failed.splitlines()
+    delivery_id, status, attempts, task, *_rest = line.split("\t")
+    assert status == "dead" and attempts == "1 attempts" and task == f"{task_id} step"
+    assert "http://10.1.2.3/hook" in line and "refused:" in line
+    [retried] = ok(env, ("webhooks", "retry", delivery_id))
+    assert f"delivery {delivery_id} of task {task_id} is queued again" in retried
+    [listed, chosen] = ok(cli_env(data_dir, pycache), ("webhooks", "list"), ("webhooks", "secret"))
+    assert listed.splitlines()[0].split("\t")[:2] == [delivery_id, "pending"]
+    assert chosen.strip() == secret.strip()
+    [missing] = mjgate(env, ("webhooks", "retry", "999999"))
+    assert missing.code == 1 and "no webhook delivery 999999" in missing.stderr
+    [from_env] = ok(
+        cli_env(data_dir, pycache, MJGATE_WEBHOOK_SECRET="s3cret"), ("webhooks", "secret")
+    )
+    assert from_env.strip() == "s3cret"

@@ -6,20 +6,23 @@ Services never see SQLAlchemy; they call these methods inside ``Database.write()
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import CursorResult, Result, func, or_, select, text, update
+from sqlalchemy import CursorResult, Result, exists, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mjgate.db.tables import channels, ledger, prices, tasks, tokens, users
+from mjgate.db.tables import channels, ledger, prices, tasks, tokens, users, webhook_deliveries
 from mjgate.db.wakes import WAKE_CHANNEL
 from mjgate.domain.accounts import ApiToken, LedgerEntry, User
 from mjgate.domain.channels import Channel
 from mjgate.domain.tasks import ACTIVE_STATUSES, RUNNING_STATUSES, Task, TaskStatus
+from mjgate.domain.webhooks import DeliveryStatus, WebhookDelivery
+
+_deliveries = webhook_deliveries
 
 
 def _rowcount(result: Result[Any]) -> int:
@@ -33,6 +36,12 @@ class UnitOfWork:
         self._dialect = dialect
         # Row locks (FOR UPDATE) on PostgreSQL; SQLite's writers already hold the whole file.
         self._locking = dialect != "sqlite"
+        self.committed_callbacks: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once this transaction has committed (not if it rolls back)."""
+        if callback not in self.committed_callbacks:
+            self.committed_callbacks.append(callback)
 
     async def ping(self) -> None:
         await self._session.execute(text("SELECT 1"))
@@ -352,3 +361,99 @@ class UnitOfWork:
         if self._locking:
             query = query.with_for_update(skip_locked=True)
         return (await self._session.scalars(query)).all()
+
+    # -- webhook outbox ---------------------------------------------------------------
+
+    async def supersede_deliveries(self, task_id: str, now: int) -> None:
+        """Retire the task's queued progress steps that are not on their way right now.
+
+        A row under a live lease is being sent: it stays, and the next row of the task
+        waits for it, so pushes of one task never overtake each other.
+        """
+        await self._session.execute(
+            update(WebhookDelivery)
+            .where(
+                _deliveries.c.task_id == task_id,
+                _deliveries.c.status == DeliveryStatus.PENDING,
+                _deliveries.c.is_final.is_(False),
+                or_(_deliveries.c.lease_until.is_(None), _deliveries.c.lease_until < now),
+            )
+            .values(status=DeliveryStatus.SUPERSEDED, worker_id=None, lease_until=None)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def due_deliveries(self, now: int, limit: int) -> Sequence[WebhookDelivery]:
+        """Due rows that are free to send: unleased, and the oldest still owed of their task."""
+        older = _deliveries.alias("older")
+        earlier_owed = exists().where(
+            older.c.task_id == _deliveries.c.task_id,
+            older.c.status == DeliveryStatus.PENDING,
+            older.c.id < _deliveries.c.id,
+        )
+        query = (
+            select(WebhookDelivery)
+            .where(
+                _deliveries.c.status == DeliveryStatus.PENDING,
+                _deliveries.c.next_attempt_at <= now,
+                or_(_deliveries.c.lease_until.is_(None), _deliveries.c.lease_until < now),
+                ~earlier_owed,
+            )
+            .order_by(_deliveries.c.next_attempt_at, _deliveries.c.id)
+            .limit(limit)
+        )
+        if self._locking:
+            query = query.with_for_update(skip_locked=True, of=_deliveries)
+        return (await self._session.scalars(query)).all()
+
+    async def delivery(
+        self, delivery_id: int, *, for_update: bool = False
+    ) -> WebhookDelivery | None:
+        query = select(WebhookDelivery).where(_deliveries.c.id == delivery_id)
+        if for_update and self._locking:
+            query = query.with_for_update()
+        query = query.execution_options(populate_existing=True)
+        return (await self._session.scalars(query)).first()
+
+    async def has_later_delivery(self, delivery: WebhookDelivery) -> bool:
+        """Whether a later state of the same task is queued (still pending) after this row."""
+        query = select(
+            exists().where(
+                _deliveries.c.task_id == delivery.task_id,
+                _deliveries.c.status == DeliveryStatus.PENDING,
+                _deliveries.c.id > (delivery.id or 0),
+            )
+        )
+        return bool(await self._session.scalar(query))
+
+    async def newer_deliveries_sent_or_owed(self, delivery: WebhookDelivery) -> int:
+        """Later rows of the task that were delivered or are still owed."""
+        query = (
+            select(func.count())
+            .select_from(WebhookDelivery)
+            .where(
+                _deliveries.c.task_id == delivery.task_id,
+                _deliveries.c.id > (delivery.id or 0),
+                _deliveries.c.status.in_([DeliveryStatus.PENDING, DeliveryStatus.DELIVERED]),
+            )
+        )
+        return int(await self._session.scalar(query) or 0)
+
+    async def deliveries(
+        self, *, failed_only: bool, task_id: str | None, limit: int
+    ) -> Sequence[WebhookDelivery]:
+        """Newest first; ``failed_only``: dead rows and rows waiting to be retried."""
+        query = select(WebhookDelivery).order_by(_deliveries.c.id.desc()).limit(limit)
+        if failed_only:
+            query = query.where(
+                or_(
+                    _deliveries.c.status == DeliveryStatus.DEAD,
+                    (_deliveries.c.status == DeliveryStatus.PENDING) & (_deliveries.c.attempts > 0),
+                )
+            )
+        if task_id is not None:
+            query = query.where(_deliveries.c.task_id == task_id)
+        return (await self._session.scalars(query)).all()
+
+    async def deliveries_of(self, task_id: str) -> Sequence[WebhookDelivery]:
+        query = select(WebhookDelivery).where(_deliveries.c.task_id == task_id)
+        return (await self._session.scalars(query.order_by(_deliveries.c.id))).all()

@@ -78,8 +78,13 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[UnitOfWork]:
-        async with self._write_sessions() as session, session.begin():
-            yield UnitOfWork(session, dialect=self.dialect)
+        async with self._write_sessions() as session:
+            async with session.begin():
+                uow = UnitOfWork(session, dialect=self.dialect)
+                yield uow
+            # Only now is the change visible to other connections (a woken loop finds it).
+            for callback in uow.committed_callbacks:
+                callback()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[UnitOfWork]:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import registry
 from mjgate.domain.accounts import ApiToken, LedgerEntry, LedgerKind, User
 from mjgate.domain.channels import Channel
 from mjgate.domain.tasks import BotType, Mode, Task, TaskAction, TaskStatus
+from mjgate.domain.webhooks import DeliveryStatus, WebhookDelivery
 
 metadata = MetaData(
     naming_convention={
@@ -37,7 +38,9 @@ metadata = MetaData(
 )
 
 
-def _enum(enum_class: type[TaskStatus | TaskAction | Mode | BotType | LedgerKind]) -> Enum:
+def _enum(
+    enum_class: type[TaskStatus | TaskAction | Mode | BotType | LedgerKind | DeliveryStatus],
+) -> Enum:
     # Stored as plain strings (no native enum type) so new values need no DDL.
     return Enum(
         enum_class,
@@ -167,9 +170,35 @@ prices = Table(
     Column("updated_at", BigInteger, nullable=False),
 )
 
+# The webhook outbox (PROTOCOL §8): one row per POST owed, written with the change it reports.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("task_id", String(20), nullable=False),
+    Column("url", String(2000), nullable=False),
+    Column("event_id", String(40), nullable=False, unique=True),
+    Column("body", Text, nullable=False),
+    Column("is_final", Boolean, nullable=False),
+    Column("status", _enum(DeliveryStatus), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", BigInteger, nullable=False),
+    Column("next_attempt_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("last_attempt_at", BigInteger, nullable=True),
+    Column("delivered_at", BigInteger, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("worker_id", String(64), nullable=True),
+    Column("lease_until", BigInteger, nullable=True),
+    # Due work (the delivery loop's claim), and a task's rows still owed (order, supersede).
+    Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_task_id_status", "task_id", "status"),
+)
+
 mapper_registry = registry(metadata=metadata)
 mapper_registry.map_imperatively(User, users)
 mapper_registry.map_imperatively(ApiToken, tokens)
 mapper_registry.map_imperatively(Channel, channels)
 mapper_registry.map_imperatively(Task, tasks)
 mapper_registry.map_imperatively(LedgerEntry, ledger)
+mapper_registry.map_imperatively(WebhookDelivery, webhook_deliveries)

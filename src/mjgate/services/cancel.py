@@ -13,6 +13,7 @@ from mjgate.services.queries import task_id_text
 from mjgate.services.runtime import Runtime
 from mjgate.services.submit import Caller
 from mjgate.services.updates import finish_task
+from mjgate.services.webhooks import enqueue_webhook
 
 log = logging.getLogger(__name__)
 CANCELLED_BY_CLIENT = "Cancelled by the client"
@@ -33,6 +34,7 @@ async def cancel_task(rt: Runtime, caller: Caller, task_id: str) -> tuple[Task, 
         was_running = task.status in RUNNING_STATUSES
         finish_task(task, TaskStatus.CANCEL, CANCELLED_BY_CLIENT, now)
         await refund_task(uow, task, CANCELLED_BY_CLIENT, now)
+        await enqueue_webhook(uow, rt, task, now)
         if was_running:
             await uow.announce_work()  # its slot is free
         channel = await uow.channel_by_id(task.channel_id) if task.channel_id else None

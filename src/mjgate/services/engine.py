@@ -18,6 +18,7 @@ from mjgate.services.billing import refund_task
 from mjgate.services.jobs import job_for, stop_on_executor
 from mjgate.services.runtime import Runtime
 from mjgate.services.updates import apply_update, finish_task
+from mjgate.services.webhooks import enqueue_webhook
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +178,7 @@ async def sweep_overdue(rt: Runtime) -> int:
             reason = overdue_reason(task, rt, channels.get(task.channel_id))
             finish_task(task, TaskStatus.FAILURE, reason, now)
             await refund_task(uow, task, reason, now)
+            await enqueue_webhook(uow, rt, task, now)
         if overdue:
             await uow.announce_work()
     if overdue:

@@ -42,6 +42,7 @@ from mjgate.services.submit import (
     create_task,
     submit_answer,
 )
+from mjgate.services.webhooks import enqueue_webhook
 
 _CHANGE_BUTTONS = {
     "UPSCALE": "MJ::JOB::upsample::{index}::{hash}",
@@ -175,6 +176,7 @@ async def submit_modal(
         await uow.announce_work()
         locked.deadline_at = now + int(rt.settings.queue_timeout * 1000)
         locked.updated_at = now
+        await enqueue_webhook(uow, rt, locked, now)
     rt.wake()
     return submit_answer(locked, decision.code, decision.ahead)
 

@@ -40,6 +40,8 @@ class Runtime:
     random: secrets.SystemRandom = field(default_factory=secrets.SystemRandom)
     # Called after a change that may let queued work start (submit, a task finishing).
     wake: Callable[[], None] = lambda: None
+    # Called after a transaction that queued a webhook delivery (the delivery loop wakes).
+    wake_webhooks: Callable[[], None] = lambda: None
     _providers: dict[tuple[int, str], Provider] = field(default_factory=dict)
 
     @classmethod

@@ -30,6 +30,7 @@ from mjgate.providers.remote import is_public_host
 from mjgate.services.billing import charge_task
 from mjgate.services.pricing import current_prices
 from mjgate.services.runtime import Runtime
+from mjgate.services.webhooks import enqueue_webhook
 
 SUBMIT_SUCCESS = "Submit success"
 WAITING_FOR_MODAL = "Waiting for window confirm"
@@ -244,6 +245,7 @@ async def _insert_on_channel(
             raise MjgateError("No free task id could be drawn.")
         prices = await current_prices(rt, uow)
         await charge_task(uow, task, prices.price_of(task.action, task.mode), now)
+        await enqueue_webhook(uow, rt, task, now)
     return submit_answer(task, code, ahead)
 
 

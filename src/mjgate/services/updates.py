@@ -18,6 +18,7 @@ from mjgate.providers.base import ProviderUpdate, ResultFile
 from mjgate.services import metrics
 from mjgate.services.billing import refund_task
 from mjgate.services.runtime import Runtime
+from mjgate.services.webhooks import enqueue_webhook, view_now
 from mjgate.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,12 @@ async def apply_update(
         if not can_transition(task.status, new_status):
             log.warning("task %s: ignored %s -> %s", task.id, task.status, new_status)
             return None
+        before = view_now(rt, task, now)
         _apply(task, update, new_status, stored, now)
         if new_status in (TaskStatus.FAILURE, TaskStatus.CANCEL):
             await refund_task(uow, task, task.fail_reason or "failed", now)
+        # Polls repeat what the task shows already: only a visible change is pushed.
+        await enqueue_webhook(uow, rt, task, now, before=before)
         if new_status in FINAL_STATUSES:
             await uow.announce_work()  # a slot is free
     if new_status in FINAL_STATUSES:

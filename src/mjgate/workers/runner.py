@@ -1,4 +1,5 @@
-"""The worker loops of one process: dispatcher, poller (with the lease heartbeat), sweeper.
+"""The worker loops of one process: dispatcher, poller (with the lease heartbeat), sweeper
+and webhook delivery.
 
 A submit wakes the dispatcher at once: an in-memory signal within the process, and on
 PostgreSQL a NOTIFY that the listener turns into the same signal in every worker process.
@@ -19,6 +20,7 @@ from mjgate.db.wakes import WakeListener
 from mjgate.domain.tasks import ACTIVE_STATUSES
 from mjgate.services import engine
 from mjgate.services.runtime import Runtime
+from mjgate.workers.webhooks import WebhookDeliverer
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ class Worker:
         self._loops: list[asyncio.Task[None]] = []
         # On PostgreSQL: the connection that hears other processes announce work.
         self.listener: WakeListener | None = None
+        self.webhooks = WebhookDeliverer(rt, self.worker_id)
 
     def wake(self) -> None:
         self._wake.set()
@@ -65,6 +68,10 @@ class Worker:
                 self._every(self._sweep_interval, self._sweep), name="mjgate-sweep"
             ),
         ]
+        self.rt.wake_webhooks = self.webhooks.wake
+        self._loops.append(
+            asyncio.create_task(self.webhooks.run(self._stopping), name="mjgate-webhooks")
+        )
 
     async def stop(self, grace_seconds: float = 15) -> None:
         """Stop claiming, let the steps and starts in hand finish, hand back the rest, end.

@@ -1,4 +1,4 @@
-"""Operator and self-service JSON routes: users, tokens, quota, prices, one's own account.
+"""Operator and self-service JSON routes: users, tokens, quota, prices, webhooks, the caller.
 
 ``/mj/admin/...`` needs an admin token (403 ``forbidden`` otherwise); ``/mj/account/self``
 answers any valid token about its own user.
@@ -13,8 +13,9 @@ from fastapi import APIRouter, Depends, Query
 from mjgate.api.deps import CallerDep, RuntimeDep, caller
 from mjgate.api.schemas import Body
 from mjgate.domain.accounts import LedgerEntry, User
+from mjgate.domain.webhooks import WebhookDelivery
 from mjgate.errors import Forbidden
-from mjgate.services import accounts, pricing, quota
+from mjgate.services import accounts, deliveries, pricing, quota
 from mjgate.services.submit import Caller
 
 router = APIRouter(tags=["admin"])
@@ -121,6 +122,41 @@ async def list_prices(rt: RuntimeDep, _: AdminDep) -> list[Any]:
 async def set_price(key: str, body: PriceBody, rt: RuntimeDep, _: AdminDep) -> Json:
     canonical = await pricing.set_price(rt, key, body.price)
     return {"key": canonical, "price": body.price}
+
+
+def delivery_json(row: WebhookDelivery) -> Json:
+    return {
+        "id": row.id,
+        "taskId": row.task_id,
+        "url": row.url,
+        "eventId": row.event_id,
+        "status": row.status.value,
+        "final": row.is_final,
+        "attempts": row.attempts,
+        "createdAt": row.created_at,
+        "nextAttemptAt": row.next_attempt_at,
+        "lastAttemptAt": row.last_attempt_at,
+        "deliveredAt": row.delivered_at,
+        "expiresAt": row.expires_at,
+        "lastError": row.last_error,
+    }
+
+
+@router.get("/admin/webhooks", summary="Webhook deliveries, newest first")
+async def list_webhooks(
+    rt: RuntimeDep,
+    _: AdminDep,
+    failed: Annotated[bool, Query(description="Only dead ones and those awaiting a retry")] = False,
+    task_id: Annotated[str | None, Query(alias="taskId")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> list[Json]:
+    rows = await deliveries.list_deliveries(rt, failed_only=failed, task_id=task_id, limit=limit)
+    return [delivery_json(row) for row in rows]
+
+
+@router.post("/admin/webhooks/{delivery_id}/retry", summary="Send a dead delivery again now")
+async def retry_webhook(delivery_id: int, rt: RuntimeDep, _: AdminDep) -> Json:
+    return delivery_json(await deliveries.retry_delivery(rt, delivery_id))
 
 
 @router.get("/account/self", summary="The caller's balance, spend and recent ledger rows")

@@ -1,0 +1,108 @@
+"""POSTing one webhook: resolve, check the addresses, then connect to the address checked.
+
+The host is resolved here, at delivery, even though submit checked it: DNS can change
+between the two. The request then goes to the very address that passed the check (the
+URL's host kept in the Host header and, for https, in SNI and certificate checks), so a
+second lookup by the HTTP client cannot be answered with an internal address (DNS rebinding).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+RESOLVE_TIMEOUT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class SendResult:
+    ok: bool
+    status: int | None = None
+    error: str | None = None
+    refused: bool = False  # the target is not allowed: no retry will help
+
+
+class HookRefused(Exception):
+    """The hook's host resolves to an address the policy does not allow."""
+
+
+async def resolve_target(host: str, port: int, allow_private: bool) -> str:
+    """One address of ``host`` that may be reached; every address must be public unless
+    private targets are allowed (a name with one public and one internal address is refused)."""
+    try:
+        infos = await asyncio.wait_for(
+            asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM),
+            RESOLVE_TIMEOUT_SECONDS,
+        )
+    except (OSError, TimeoutError, UnicodeError) as exc:
+        raise OSError(f"cannot resolve {host!r}: {exc}") from exc
+    # A scoped IPv6 address ("fe80::1%eth0") names its interface after '%'.
+    addresses = [str(info[4][0]).split("%", 1)[0] for info in infos]
+    if not addresses:
+        raise OSError(f"{host!r} resolves to no address")
+    if not allow_private:
+        internal = [a for a in addresses if not ipaddress.ip_address(a).is_global]
+        if internal:
+            raise HookRefused(f"{host!r} resolves to a non-public address ({internal[0]})")
+    return addresses[0]
+
+
+def pinned_url(url: str, address: str) -> tuple[str, str, str]:
+    """The URL with its host replaced by ``address``; also the Host header and TLS name."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    literal = f"[{address}]" if ":" in address else address
+    netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+    userinfo, _, host_header = parts.netloc.rpartition("@")
+    if userinfo:  # credentials in the hook URL still go along (as Basic auth)
+        netloc = f"{userinfo}@{netloc}"
+    return urlunsplit(parts._replace(netloc=netloc)), host_header, host
+
+
+class WebhookSender:
+    """One HTTP client per worker process; connections to a receiver are reused."""
+
+    def __init__(self, *, timeout: float, allow_private: bool, max_connections: int) -> None:
+        self._allow_private = allow_private
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=False,  # a redirect could point anywhere, past the check
+            limits=httpx.Limits(max_connections=max_connections),
+            trust_env=False,
+        )
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            address = await resolve_target(parts.hostname or "", port, self._allow_private)
+        except HookRefused as exc:
+            return SendResult(ok=False, error=f"refused: {exc}", refused=True)
+        except OSError as exc:
+            return SendResult(ok=False, error=str(exc))
+        target, host_header, tls_name = pinned_url(url, address)
+        extensions = {"sni_hostname": tls_name} if parts.scheme == "https" else {}
+        try:
+            response = await self._client.post(
+                target,
+                content=body,
+                headers={**headers, "Host": host_header, "Content-Type": "application/json"},
+                extensions=extensions,
+            )
+        except httpx.TimeoutException as exc:
+            return SendResult(ok=False, error=f"timeout: {type(exc).__name__}")
+        except httpx.HTTPError as exc:
+            return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}"[:500])
+        if 200 <= response.status_code < 300:
+            return SendResult(ok=True, status=response.status_code)
+        return SendResult(
+            ok=False, status=response.status_code, error=f"HTTP {response.status_code}"
+        )
+
+    async def close(self) -> None:
+        await self._client.aclose()

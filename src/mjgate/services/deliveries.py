@@ -1,0 +1,137 @@
+"""Webhook deliveries after they are queued: claim, record the outcome, the operator's view.
+
+A claim leases rows like the engine leases tasks: a worker that dies mid-POST leaves its
+lease in the row, and once it runs out another worker sends the row again. Receivers see a
+push at least once and can drop repeats by its event id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from mjgate.domain.webhooks import DeliveryStatus, WebhookDelivery, retry_delay_ms
+from mjgate.errors import DeliveryNotFound, DeliveryNotRetryable
+from mjgate.services.runtime import Runtime
+
+LEASE_MARGIN_MS = 2_000
+CANDIDATES_PER_SLOT = 4
+
+
+class Outcome(StrEnum):
+    DELIVERED = "delivered"
+    RETRY = "retry"  # will be tried again after a backoff
+    SUPERSEDED = "superseded"  # failed, but a later state of the task is queued anyway
+    DEAD = "dead"  # out of retry window, or refused by policy
+    IGNORED = "ignored"  # another worker holds the row now, or it was settled already
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one POST came to. ``permanent``: no retry helps (the target is refused)."""
+
+    ok: bool
+    error: str | None = None
+    permanent: bool = False
+
+
+def lease_ms(rt: Runtime) -> int:
+    """Long enough for one POST to time out; a live worker never loses a row mid-send."""
+    return int(rt.settings.webhook_timeout * 1000) + LEASE_MARGIN_MS
+
+
+async def claim_deliveries(
+    rt: Runtime, worker_id: str, limit: int, accept: Callable[[WebhookDelivery], bool]
+) -> list[WebhookDelivery]:
+    """Lease up to ``limit`` due rows that ``accept`` takes (the caller's per-host bound)."""
+    if limit <= 0:
+        return []
+    async with rt.db.write() as uow:
+        now = rt.clock()
+        claimed: list[WebhookDelivery] = []
+        for delivery in await uow.due_deliveries(now, limit * CANDIDATES_PER_SLOT):
+            if len(claimed) >= limit:
+                break
+            if not accept(delivery):
+                continue
+            delivery.worker_id = worker_id
+            delivery.lease_until = now + lease_ms(rt)
+            claimed.append(delivery)
+    return claimed
+
+
+def _taken_over(delivery: WebhookDelivery, worker_id: str, now: int) -> bool:
+    if delivery.worker_id in (None, worker_id):
+        return False
+    return delivery.lease_until is not None and delivery.lease_until >= now
+
+
+async def record_attempt(
+    rt: Runtime, delivery_id: int, worker_id: str, attempt: Attempt
+) -> tuple[Outcome, WebhookDelivery | None]:
+    """Settle one POST: delivered, retried after a backoff, superseded, or dead."""
+    async with rt.db.write() as uow:
+        now = rt.clock()
+        row = await uow.delivery(delivery_id, for_update=True)
+        if row is None or row.status != DeliveryStatus.PENDING or _taken_over(row, worker_id, now):
+            return Outcome.IGNORED, row
+        row.attempts += 1
+        row.last_attempt_at = now
+        row.worker_id = None
+        row.lease_until = None
+        if attempt.ok:
+            row.status = DeliveryStatus.DELIVERED
+            row.delivered_at = now
+            row.last_error = None
+            return Outcome.DELIVERED, row
+        row.last_error = (attempt.error or "failed")[:1000]
+        if not row.is_final and await uow.has_later_delivery(row):
+            row.status = DeliveryStatus.SUPERSEDED
+            return Outcome.SUPERSEDED, row
+        delay = retry_delay_ms(
+            row.attempts,
+            int(rt.settings.webhook_retry_base * 1000),
+            int(rt.settings.webhook_retry_max_interval * 1000),
+            rt.random,
+        )
+        if attempt.permanent or now + delay > row.expires_at:
+            row.status = DeliveryStatus.DEAD
+            return Outcome.DEAD, row
+        row.next_attempt_at = now + delay
+        return Outcome.RETRY, row
+
+
+async def list_deliveries(
+    rt: Runtime, *, failed_only: bool = False, task_id: str | None = None, limit: int = 50
+) -> Sequence[WebhookDelivery]:
+    async with rt.db.read() as uow:
+        return await uow.deliveries(failed_only=failed_only, task_id=task_id, limit=limit)
+
+
+async def retry_delivery(rt: Runtime, delivery_id: int) -> WebhookDelivery:
+    """Queue a dead (or waiting) delivery again now, with a fresh retry window.
+
+    Refused when a later state of the task was sent or is owed: sending this one again
+    would make the receiver's view of the task go backwards.
+    """
+    async with rt.db.write() as uow:
+        now = rt.clock()
+        row = await uow.delivery(delivery_id, for_update=True)
+        if row is None:
+            raise DeliveryNotFound(f"There is no webhook delivery {delivery_id}.")
+        if row.status not in (DeliveryStatus.DEAD, DeliveryStatus.PENDING):
+            raise DeliveryNotRetryable(
+                f"Webhook delivery {delivery_id} is {row.status.value}; "
+                "only dead or waiting deliveries can be retried."
+            )
+        if await uow.newer_deliveries_sent_or_owed(row):
+            raise DeliveryNotRetryable(
+                f"A later state of task {row.task_id} was sent or is queued; "
+                "retrying this one would go backwards."
+            )
+        row.status = DeliveryStatus.PENDING
+        row.next_attempt_at = now
+        row.expires_at = now + int(rt.settings.webhook_retry_window * 1000)
+        uow.after_commit(rt.wake_webhooks)
+    return row

@@ -1,0 +1,65 @@
+"""Webhook signatures, the retry schedule, and pinning a hook to the address checked."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+
+import pytest
+
+from mjgate.domain.webhooks import retry_delay_ms, sign
+from mjgate.providers.webhook_sender import pinned_url
+
+
+def test_the_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:
+    body = b'{"id":"1712158011464906","status":"SUCCESS"}'
+    expected = hmac.new(b"k3y", b"1712158031." + body, hashlib.sha256).hexdigest()
+    assert sign("k3y", 1712158031, body) == f"sha256={expected}"
+    assert sign("k3y", 1712158032, body) != sign("k3y", 1712158031, body)
+    assert sign("other", 1712158031, body) != sign("k3y", 1712158031, body)
+
+
+@pytest.mark.parametrize(
+    ("attempts", "low", "high"),
+    [(1, 500, 1000), (2, 1000, 2000), (3, 2000, 4000), (4, 4000, 8000), (30, 30_000, 60_000)],
+)
+def test_retries_back_off_exponentially_with_jitter_up_to_a_cap(
+    attempts: int, low: int, high: int
+) -> None:
+    rng = random.Random(attempts)
+    delays = [retry_delay_ms(attempts, 1000, 60_000, rng) for _ in range(200)]
+    assert all(low <= delay <= high for delay in delays)
+    assert len(set(delays)) > 100  # jitter: many receivers retrying do not move in step
+
+
+@pytest.mark.parametrize(
+    ("url", "address", "target", "host"),
+    [
+        (
+            "http://hooks.example/cb?x=1",
+            "93.184.216.34",
+            "http://93.184.216.34/cb?x=1",
+            "hooks.example",
+        ),
+        (
+            "https://hooks.example:8443/cb",
+            "2606:2800:220:1::1",
+            "https://[2606:2800:220:1::1]:8443/cb",
+            "hooks.example:8443",
+        ),
+        (
+            "http://u:p@hooks.example/cb",
+            "93.184.216.34",
+            "http://u:p@93.184.216.34/cb",
+            "hooks.example",
+        ),
+    ],
+)
+def test_a_hook_is_sent_to_the_checked_address_under_its_own_name(
+    url: str, address: str, target: str, host: str
+) -> None:
+    pinned, host_header, tls_name = pinned_url(url, address)
+    assert pinned == target
+    assert host_header == host
+    assert tls_name == "hooks.example"

@@ -15,6 +15,7 @@ from mjgate.errors import ProviderRejected, ProviderRetryable
 from mjgate.providers.base import ProviderUpdate
 from mjgate.services.billing import refund_task
 from mjgate.services.jobs import job_for, stop_on_executor
+from mjgate.services.relay_status import BatchPolling, poll_in_batches
 from mjgate.services.runtime import Runtime
 from mjgate.services.updates import apply_update, finish_task
 
@@ -82,9 +83,13 @@ async def poll_running(rt: Runtime, worker_id: str) -> int:
         for task in tasks:
             task.worker_id = worker_id  # renew the lease: this worker is alive
             task.lease_until = now + LEASE_MS
+    batched: dict[int, list[Task]] = {}
     for task in tasks:
         channel = channels.get(task.channel_id)
         if channel is None:
+            continue
+        if isinstance(rt.provider_for(channel), BatchPolling):
+            batched.setdefault(channel.id or 0, []).append(task)
             continue
         try:
             update = await rt.provider_for(channel).poll(job_for(rt, task), rt.clock())
@@ -95,6 +100,10 @@ async def poll_running(rt: Runtime, worker_id: str) -> int:
             update = _failure(task.id, exc)
         if update is not None:
             await apply_update(rt, task.id, update, worker_id)
+    for channel_id, group in batched.items():  # executors that answer for many tasks at once
+        provider = rt.provider_for(channels[channel_id])
+        assert isinstance(provider, BatchPolling)
+        await poll_in_batches(rt, worker_id, channels[channel_id], provider, group)
     return len(tasks)
 
 

@@ -41,14 +41,18 @@ class MjgateUpstream:
     user_id: int
 
 
+def _copy_template(template: Path, database: Path) -> None:
+    database.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, database)
+
+
 @asynccontextmanager
 async def mjgate_upstream(
     settings: Settings, sqlite_template: Path, workdir: Path, *, balance: int = 1000
 ) -> AsyncIterator[MjgateUpstream]:
     """Another mjgate on the sandbox, on its own SQLite file, with a funded user's token."""
-    workdir.mkdir(parents=True, exist_ok=True)
     database = workdir / "upstream.db"
-    shutil.copyfile(sqlite_template, database)
+    await asyncio.to_thread(_copy_template, sqlite_template, database)
     upstream_settings = settings.model_copy(
         update={
             "data_dir": workdir / "data",

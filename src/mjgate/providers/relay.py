@@ -28,8 +28,6 @@ from mjgate.providers.relay_wire import (
 )
 
 _NUMBERED = re.compile(r"(?:^|\n)\s*\d\ufe0f?\u20e3\s*(.+?)(?=\n\s*\d\ufe0f?\u20e3|\Z)", re.S)
-# A task whose submit answer never came may still be resolved by a callback for this long.
-_LOST_SUBMIT_MARGIN_MS = 5_000
 
 
 class UpstreamRefused(ProviderRejected):
@@ -134,7 +132,7 @@ class RelayProvider:
     def _lost_submit(self, job: ProviderJob, now: int) -> ProviderUpdate | None:
         """A task handed over but whose upstream id we never learned: not sent again."""
         waited = now - job.started_at
-        if waited < self.config.submit_timeout * 1000 + _LOST_SUBMIT_MARGIN_MS:
+        if waited < self.config.submit_timeout * 1000 + self.config.lost_submit_grace_ms:
             return None  # the submit may still be under way
         return ProviderUpdate(
             status=TaskStatus.FAILURE,

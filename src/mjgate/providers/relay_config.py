@@ -25,15 +25,14 @@ class RelayConfig:
     young_ms: int = 60_000
     callback_fresh_ms: int = 30_000
     vanish_grace_ms: int = 120_000  # a task the upstream stops returning fails after this
+    # A submit whose answer was lost may still be named by a callback for this long after
+    # the submit timeout; then it fails (it is never sent twice).
+    lost_submit_grace_ms: int = 5_000
     # Result files: who may serve them, how large, how long.
     media_hosts: tuple[str, ...] = ()
     allow_private_media: bool = False
     media_max_bytes: int = 50 * 1024 * 1024
     media_timeout: float = 60.0
-    # Health: this many failures in a row rest the channel, for a backoff that doubles.
-    health_threshold: int = 3
-    health_backoff_ms: int = 30_000
-    health_backoff_max_ms: int = 600_000
 
     @property
     def upstream_host(self) -> str:

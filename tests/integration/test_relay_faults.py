@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from conftest import make_settings
 from mjgate.services.runtime import Runtime
 from mjgate.settings import Settings
 from relay_support import Request, ScriptedUpstream, scripted_upstream, use_relay
-from support import Gateway, ServedApp, add_user, ledger_kinds, quota, serve_app, task_row
-from conftest import make_settings
+from support import Gateway, ServedApp, add_user, ledger_kinds, quota, task_row
 
 
 @pytest.fixture

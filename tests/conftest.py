@@ -112,6 +112,7 @@ async def rt(settings: Settings) -> AsyncIterator[Runtime]:
     runtime = Runtime.from_settings(settings)
     await bootstrap(runtime)
     yield runtime
+    await runtime.close_providers()
     await runtime.db.dispose()
 
 

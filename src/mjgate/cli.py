@@ -18,6 +18,7 @@ from mjgate.api.app import create_app
 from mjgate.db.migrate import upgrade_database
 from mjgate.domain.webhooks import WebhookDelivery
 from mjgate.errors import RequestRejected
+from mjgate.providers.relay_config import public_config
 from mjgate.services import accounts, deliveries, pricing, quota
 from mjgate.services.runtime import Runtime
 from mjgate.settings import Settings, load_settings
@@ -134,6 +135,7 @@ async def _serve(settings: Settings, host: str, port: int, with_workers: bool) -
     finally:
         if worker is not None:
             await worker.stop()
+        await rt.close_providers()
         await rt.db.dispose()
 
 
@@ -174,6 +176,7 @@ async def _work(settings: Settings) -> None:
     await stop.wait()
     logging.getLogger(__name__).info("stopping: finishing or handing back the work in hand")
     await runner.stop()
+    await rt.close_providers()
     await rt.db.dispose()
 
 
@@ -243,7 +246,7 @@ def token_revoke(
 @channel_app.command("add")
 def channel_add(
     name: Annotated[str, typer.Argument(help="A unique channel name.")],
-    kind: Annotated[str, typer.Option(help="Executor kind: sandbox.")] = "sandbox",
+    kind: Annotated[str, typer.Option(help="Executor kind: sandbox or relay.")] = "sandbox",
     core_size: Annotated[int, typer.Option(min=1, help="Tasks running at once.")] = 3,
     queue_size: Annotated[int, typer.Option(min=0, help="Tasks waiting at most.")] = 10,
     timeout: Annotated[int, typer.Option(min=1, help="Seconds a task may run.")] = 600,
@@ -251,11 +254,38 @@ def channel_add(
         float | None, typer.Option(min=0, help="Sandbox: seconds per imagine.")
     ] = None,
     modes: Annotated[str | None, typer.Option(help="Modes served, e.g. FAST,RELAX (all).")] = None,
+    actions: Annotated[
+        str | None, typer.Option(help="Actions served, e.g. IMAGINE,UPSCALE (all).")
+    ] = None,
     weight: Annotated[int, typer.Option(min=1, help="Preference among equally loaded.")] = 1,
+    priority: Annotated[int, typer.Option(help="Higher is tried first.")] = 0,
+    base_url: Annotated[str | None, typer.Option(help="Relay: the upstream's base URL.")] = None,
+    secret: Annotated[str | None, typer.Option(help="Relay: the upstream's API secret.")] = None,
+    auth: Annotated[
+        str, typer.Option(help="Relay: send the secret as mj-api-secret or bearer.")
+    ] = "mj-api-secret",
+    submit_timeout: Annotated[
+        float | None, typer.Option(min=1, help="Relay: seconds to wait for a submit's answer.")
+    ] = None,
+    media_host: Annotated[
+        list[str] | None, typer.Option(help="Relay: another host its result files are on.")
+    ] = None,
+    allow_private_media: Annotated[
+        bool, typer.Option(help="Relay: allow result files on private addresses.")
+    ] = False,
 ) -> None:
     """Add a channel."""
-    config = {"duration": duration} if duration is not None else {}
+    config: dict[str, object] = {"duration": duration} if duration is not None else {}
+    if kind == "relay":
+        config = {"base_url": base_url, "secret": secret, "auth": auth}
+        if submit_timeout is not None:
+            config["submit_timeout"] = submit_timeout
+        if media_host:
+            config["media_hosts"] = list(media_host)
+        if allow_private_media:
+            config["allow_private_media"] = True
     mode_list = [m.strip().upper() for m in modes.split(",")] if modes else None
+    action_list = [a.strip().upper() for a in actions.split(",")] if actions else None
     channel = _run(
         _settings(),
         lambda rt: accounts.add_channel(
@@ -267,7 +297,9 @@ def channel_add(
             queue_size=queue_size,
             timeout_seconds=timeout,
             modes=mode_list,
+            actions=action_list,
             weight=weight,
+            priority=priority,
         ),
     )
     typer.echo(f"added channel {channel.name!r} ({channel.kind})")
@@ -275,13 +307,27 @@ def channel_add(
 
 @channel_app.command("list")
 def channel_list() -> None:
-    """List channels with their limits, load and state."""
+    """List channels with their limits, load, state and health (secrets masked)."""
+    now = datetime.now(UTC)
     for channel, active in _run(_settings(), accounts.list_channels):
         state = "enabled" if channel.enabled else f"disabled: {channel.disabled_reason}"
-        typer.echo(
+        if channel.is_resting(int(now.timestamp() * 1000)):
+            assert channel.resting_until is not None
+            until = datetime.fromtimestamp(channel.resting_until / 1000, UTC)
+            state = (
+                f"resting until {until:%H:%M:%S} UTC after {channel.failures} failures: "
+                f"{channel.health_reason}"
+            )
+        elif channel.failures:
+            state += f" ({channel.failures} recent failures: {channel.health_reason})"
+        line = (
             f"{channel.name}\t{channel.kind}\tcore {channel.core_size}\tqueue {channel.queue_size}"
             f"\tactive {active}\t{state}"
         )
+        if channel.kind == "relay":
+            shown = public_config(channel.config)
+            line += f"\t{shown.get('base_url')} secret {shown.get('secret')}"
+        typer.echo(line)
 
 
 @channel_app.command("disable")

@@ -339,3 +339,39 @@ def test_webhooks_list_retry_and_secret(tmp_path: Path, pycache: Path) -> None:
         cli_env(data_dir, pycache, MJGATE_WEBHOOK_SECRET="s3cret"), ("webhooks", "secret")
     )
     assert from_env.strip() == "s3cret"
+
+
+def test_relay_channels_are_added_and_listed_without_their_secret(
+    tmp_path: Path, pycache: Path
+) -> None:
+    env = cli_env(tmp_path / "data", pycache)
+    secret = "sk-relay-0123456789abcdef"
+    ok(env, ("db", "upgrade"))  # two first commands side by side would both migrate
+    added, missing = mjgate(
+        env,
+        (
+            "channel",
+            "add",
+            "up",
+            "--kind",
+            "relay",
+            "--base-url",
+            "http://127.0.0.1:9",
+            "--secret",
+            secret,
+            "--auth",
+            "bearer",
+            "--core-size",
+            "2",
+            "--actions",
+            "IMAGINE",
+        ),
+        ("channel", "add", "broken", "--kind", "relay", "--base-url", "http://127.0.0.1:9"),
+    )
+    assert added.code == 0, added
+    assert "added channel 'up' (relay)" in added.stdout and secret not in added.stdout
+    assert missing.code == 1 and "needs a secret" in missing.stderr, missing
+    [listed] = ok(env, ("channel", "list"))
+    up = [line for line in listed.splitlines() if line.startswith("up\t")]
+    assert len(up) == 1 and "relay" in up[0] and "core 2" in up[0], listed
+    assert secret not in listed and "0123456789" not in listed

@@ -9,7 +9,7 @@ from mjgate import __version__
 from mjgate.api.errors import CatchUnexpected, install_error_handlers
 from mjgate.api.limits import BodySizeLimit, JsonBodies
 from mjgate.api.responses import JsonResponse
-from mjgate.api.routes import admin, files, health, metrics, submit, tasks
+from mjgate.api.routes import admin, files, health, metrics, relay_callbacks, submit, tasks
 from mjgate.services.runtime import Runtime
 
 MODE_PREFIXES = ("/mj-fast", "/mj-relax", "/mj-turbo")
@@ -35,6 +35,7 @@ def create_app(rt: Runtime) -> FastAPI:
         for prefix in MODE_PREFIXES:
             app.include_router(router, prefix=f"{prefix}/mj", include_in_schema=False)
     app.include_router(admin.router, prefix="/mj")
+    app.include_router(relay_callbacks.router, prefix="/mj")
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.add_middleware(CatchUnexpected)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import CursorResult, Result, exists, func, or_, select, text, update
+from sqlalchemy import CursorResult, Result, delete, exists, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -180,6 +180,14 @@ class UnitOfWork:
         query = select(LedgerEntry).where(ledger.c.task_id == task_id)
         return (await self._session.scalars(query.order_by(ledger.c.id))).all()
 
+    async def delete_task_entries(self, task_id: str) -> None:
+        """Forget a task's ledger rows and unsent pushes, with a task that is being voided
+        (it never existed: no one may be charged for it or told about it)."""
+        await self._session.execute(delete(ledger).where(ledger.c.task_id == task_id))
+        await self._session.execute(
+            delete(webhook_deliveries).where(webhook_deliveries.c.task_id == task_id)
+        )
+
     async def price_overrides(self) -> dict[str, int]:
         rows = await self._session.execute(select(prices.c.key, prices.c.price))
         return {str(key): int(price) for key, price in rows.all()}
@@ -253,6 +261,9 @@ class UnitOfWork:
         except IntegrityError:
             return False
         return True
+
+    async def delete_task(self, task: Task) -> None:
+        await self._session.delete(task)
 
     async def task(self, task_id: str, *, for_update: bool = False) -> Task | None:
         query = select(Task).where(tasks.c.id == task_id)

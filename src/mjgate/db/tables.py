@@ -93,6 +93,11 @@ channels = Table(
     Column("enabled", Boolean, nullable=False, default=True),
     Column("disabled_reason", Text, nullable=True),
     Column("created_at", BigInteger, nullable=False),
+    # Health of the executor behind the channel (relay upstreams): failures in a row, and
+    # until when it rests out of rotation, with the last reason for `mjgate channel list`.
+    Column("failures", Integer, nullable=False, default=0, server_default="0"),
+    Column("resting_until", BigInteger, nullable=True),
+    Column("health_reason", Text, nullable=True),
 )
 
 tasks = Table(

@@ -27,7 +27,14 @@ class Channel:
     enabled: bool = True
     disabled_reason: str | None = None
     created_at: int = 0
+    # Health: failures in a row, and until when the channel rests out of rotation.
+    failures: int = 0
+    resting_until: int | None = None
+    health_reason: str | None = None
     id: int | None = None
+
+    def is_resting(self, now: int) -> bool:
+        return self.resting_until is not None and self.resting_until > now
 
     def serves(self, action: TaskAction, mode: Mode) -> bool:
         if self.modes is not None and mode.value not in self.modes:
@@ -54,3 +61,30 @@ def decide_queue(active: int, core_size: int, queue_size: int) -> QueueDecision 
     if ahead >= queue_size:
         return None
     return QueueDecision(code=22, ahead=ahead)
+
+
+HEALTH_THRESHOLD = 3
+HEALTH_BACKOFF_MS = 30_000
+HEALTH_BACKOFF_MAX_MS = 600_000
+
+
+def note_failure(channel: Channel, reason: str, now: int) -> None:
+    """Count one failure; past the threshold the channel rests, each time twice as long.
+
+    After the rest it is tried again: one more failure rests it again, a success heals it.
+    """
+    config = channel.config
+    threshold = int(config.get("health_threshold", HEALTH_THRESHOLD))
+    backoff = int(config.get("health_backoff_ms", HEALTH_BACKOFF_MS))
+    ceiling = int(config.get("health_backoff_max_ms", HEALTH_BACKOFF_MAX_MS))
+    channel.failures += 1
+    channel.health_reason = reason[:300]
+    if channel.failures >= threshold:
+        doublings = min(channel.failures - threshold, 20)
+        channel.resting_until = now + min(ceiling, backoff * 2**doublings)
+
+
+def note_success(channel: Channel) -> None:
+    channel.failures = 0
+    channel.resting_until = None
+    channel.health_reason = None

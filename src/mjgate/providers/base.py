@@ -52,6 +52,8 @@ class ProviderJob:
     started_at: int  # epoch ms the executor took the task
     load_inputs: InputLoader = field(repr=False)
     provider_ref: str | None = None
+    # Where an executor that calls back may post this task's updates (signed, per task).
+    callback_url: str | None = None
 
 
 class Provider(Protocol):

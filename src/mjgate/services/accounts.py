@@ -9,8 +9,11 @@ from typing import Any
 from mjgate.domain.accounts import ApiToken, User, hash_token, new_token, token_prefix
 from mjgate.domain.channels import Channel
 from mjgate.errors import AccountError, UserNotFound
+from mjgate.providers.relay_config import RelayConfig
 from mjgate.services.billing import top_up
 from mjgate.services.runtime import Runtime
+
+CHANNEL_KINDS = ("sandbox", "relay")
 
 ADMIN_NAME = "admin"
 SANDBOX_NAME = "sandbox"
@@ -113,8 +116,15 @@ async def list_users(rt: Runtime) -> Sequence[User]:
 
 
 async def add_channel(rt: Runtime, name: str, kind: str, **fields: Any) -> Channel:
-    if kind not in ("sandbox",):
-        raise AccountError(f"Unknown channel kind {kind!r}; this version has: sandbox.")
+    if kind not in CHANNEL_KINDS:
+        raise AccountError(
+            f"Unknown channel kind {kind!r}; this version has: {', '.join(CHANNEL_KINDS)}."
+        )
+    if kind == "relay":
+        try:
+            RelayConfig.from_mapping(fields.get("config", {}))
+        except (TypeError, ValueError) as exc:
+            raise AccountError(f"The relay channel's settings are invalid: {exc}.") from None
     async with rt.db.write() as uow:
         if await uow.channel_by_name(name) is not None:
             raise AccountError(f"Channel {name!r} exists already.")

@@ -16,6 +16,7 @@ from mjgate.providers.base import ProviderUpdate
 from mjgate.services import metrics
 from mjgate.services.billing import refund_task
 from mjgate.services.jobs import job_for, stop_on_executor
+from mjgate.services.relay_status import BatchPolling, poll_in_batches
 from mjgate.services.runtime import Runtime
 from mjgate.services.updates import apply_update, finish_task
 from mjgate.services.webhooks import enqueue_webhook
@@ -108,10 +109,19 @@ async def poll_running(rt: Runtime, worker_id: str) -> int:
     after = ""
     while True:
         batch = await _take_batch(rt, worker_id, after)
+        batched: dict[int, list[Task]] = {}
         for task in batch:
             channel = channels.get(task.channel_id)
-            if channel is not None:
+            if channel is None:
+                continue
+            if isinstance(rt.provider_for(channel), BatchPolling):
+                batched.setdefault(task.channel_id or 0, []).append(task)
+            else:
                 await _poll_one(rt, worker_id, channel, task)
+        for channel_id, group in batched.items():  # executors that answer for many at once
+            provider = rt.provider_for(channels[channel_id])
+            assert isinstance(provider, BatchPolling)
+            await poll_in_batches(rt, worker_id, channels[channel_id], provider, group)
         polled += len(batch)
         if len(batch) < POLL_BATCH:
             return polled

@@ -11,6 +11,7 @@ from mjgate.errors import ProviderError, ProviderRetryable
 from mjgate.providers.base import ProviderJob
 from mjgate.services import metrics
 from mjgate.services.inputs import load_inputs
+from mjgate.services.relay_callbacks import callback_url
 from mjgate.services.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ def job_for(rt: Runtime, task: Task) -> ProviderJob:
         started_at=task.start_time or rt.clock(),
         load_inputs=load,
         provider_ref=task.provider_ref,
+        callback_url=callback_url(rt, task),
     )
 
 

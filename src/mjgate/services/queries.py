@@ -9,9 +9,11 @@ from mjgate.domain.tasks import Task, TaskStatus
 from mjgate.errors import (
     ActionNotAllowed,
     BindRequestBodyFailed,
+    ProviderError,
     TaskNotFound,
     TaskStatusNotSuccess,
 )
+from mjgate.services.jobs import job_for
 from mjgate.services.runtime import Runtime
 from mjgate.services.submit import Caller
 from mjgate.services.views import task_view
@@ -87,7 +89,26 @@ async def image_seed(rt: Runtime, caller: Caller, task_id: str) -> str:
     task = await owned_task(rt, caller, task_id)
     if task.status != TaskStatus.SUCCESS:
         raise TaskStatusNotSuccess()
-    seed = task.result.get("seed")
-    if not seed or "image" not in task.result:
+    if "image" not in task.result:
+        raise ActionNotAllowed("This task has no image seed.")
+    seed = task.result.get("seed") or await _seed_from_executor(rt, task)
+    if not seed:
         raise ActionNotAllowed("This task has no image seed.")
     return str(seed)
+
+
+async def _seed_from_executor(rt: Runtime, task: Task) -> str | None:
+    """A relayed task's seed lives upstream: ask the channel that made it."""
+    if task.channel_id is None or task.provider_ref is None:
+        return None
+    async with rt.db.read() as uow:
+        channel = await uow.channel_by_id(task.channel_id)
+    provider = rt.provider_for(channel) if channel is not None else None
+    ask = getattr(provider, "image_seed", None)
+    if ask is None:
+        return None
+    try:
+        seed = await ask(job_for(rt, task))
+    except ProviderError:
+        return None
+    return str(seed) if seed else None

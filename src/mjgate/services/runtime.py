@@ -13,6 +13,8 @@ from mjgate.domain.channels import Channel
 from mjgate.domain.pricing import PriceList
 from mjgate.domain.prompts import BannedWords
 from mjgate.providers.base import Provider
+from mjgate.providers.relay import RelayProvider
+from mjgate.providers.relay_config import RelayConfig
 from mjgate.providers.sandbox import SandboxProvider
 from mjgate.settings import Settings
 from mjgate.storage import Storage
@@ -65,8 +67,18 @@ class Runtime:
             self._providers[key] = provider
         return provider
 
+    async def close_providers(self) -> None:
+        """Close the connections providers hold (relay upstreams), at shutdown."""
+        providers, self._providers = list(self._providers.values()), {}
+        for provider in providers:
+            close = getattr(provider, "close", None)
+            if close is not None:
+                await close()
+
     def _make_provider(self, channel: Channel) -> Provider:
         if channel.kind == "sandbox":
             duration = channel.config.get("duration", self.settings.sandbox_duration)
             return SandboxProvider(float(duration))
+        if channel.kind == "relay":
+            return RelayProvider(RelayConfig.from_mapping(channel.config), self.clock)
         raise ValueError(f"channel {channel.name!r} has unknown kind {channel.kind!r}")

@@ -220,6 +220,7 @@ async def submit_video(
         draft.parent = parent
         draft.prompt = text or parent.prompt
         chosen = _video_index(index)
+        draft.params["index"] = chosen
         if parent.result.get("images"):
             draft.params["inputs"] = {"image": parent.result["images"][chosen - 1]}
         else:

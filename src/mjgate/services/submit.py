@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,8 +26,10 @@ from mjgate.errors import (
     QueueFull,
     StateTooLong,
 )
+from mjgate.providers.relay_wire import Refusal
 from mjgate.providers.remote import is_public_host
 from mjgate.services.billing import charge_task
+from mjgate.services.handover import SUBMIT_HOLDER, HandOver, hand_over
 from mjgate.services.pricing import current_prices
 from mjgate.services.runtime import Runtime
 from mjgate.services.webhooks import enqueue_webhook
@@ -35,6 +37,7 @@ from mjgate.services.webhooks import enqueue_webhook
 SUBMIT_SUCCESS = "Submit success"
 WAITING_FOR_MODAL = "Waiting for window confirm"
 _ID_ATTEMPTS = 10
+SUBMIT_LEASE_MS = 120_000  # longer than any upstream's submit timeout
 _BOT_TYPES = {
     "MJ": BotType.MID_JOURNEY,
     "MID_JOURNEY": BotType.MID_JOURNEY,
@@ -151,7 +154,14 @@ async def create_task(
     inputs = dict(params.get("inputs", {}))
     inputs.update(await asyncio.to_thread(_store_inputs, rt, task_id, draft.new_inputs))
     params["inputs"] = inputs
-    task = Task(
+    if draft.parent is not None:
+        # A follow-up on an upstream's task names the parent there by the upstream's id.
+        params["parent_id"] = draft.parent.id
+        if draft.parent.provider_ref:
+            params["parent_ref"] = draft.parent.provider_ref
+        if draft.custom_id:
+            params["custom_id"] = draft.custom_id
+    template = Task(
         id=task_id,
         user_id=caller.user_id,
         token_id=caller.token_id,
@@ -174,13 +184,29 @@ async def create_task(
         properties={"finalPrompt": draft.final_prompt or draft.prompt},
         updated_at=now,
     )
+    refusals: list[HandOver] = []
     for channel in await _candidate_channels(rt, draft, mode):
+        task = replace(template)  # a fresh row per attempt: a voided one is gone
+        start_now = getattr(rt.provider_for(channel), "starts_on_submit", False) is True
         try:
-            answer = await _insert_on_channel(rt, task, channel, draft)
+            answer = await _insert_on_channel(rt, task, channel, draft, start_now=start_now)
         except QueueFull:
             continue
+        if start_now and task.status == TaskStatus.SUBMITTED:
+            outcome = await hand_over(rt, task, channel)
+            if outcome.refusal == Refusal.BANNED:
+                found = outcome.properties or {}
+                raise BannedPrompt(
+                    promptEn=found.get("promptEn") or task.prompt,
+                    bannedWord=found.get("bannedWord") or "",
+                )
+            if outcome.refusal is not None:
+                refusals.append(outcome)
+                continue
         rt.wake()
         return answer
+    if refusals and all(r.refusal != Refusal.QUEUE_FULL for r in refusals):
+        raise NoAvailableChannel(refusals[-1].reason)
     raise QueueFull()
 
 
@@ -208,11 +234,15 @@ async def _candidate_channels(rt: Runtime, draft: Draft, mode: Mode) -> list[Cha
             -channel.weight,
         )
 
-    return sorted(channels, key=load)
+    now = rt.clock()
+    healthy = [c for c in channels if not c.is_resting(now)]
+    if not healthy:
+        raise NoAvailableChannel("Every channel that serves this is resting after failures.")
+    return sorted(healthy, key=load)
 
 
 async def _insert_on_channel(
-    rt: Runtime, task: Task, channel: Channel, draft: Draft
+    rt: Runtime, task: Task, channel: Channel, draft: Draft, *, start_now: bool = False
 ) -> SubmitAnswer:
     assert channel.id is not None
     now = task.submit_time
@@ -233,7 +263,17 @@ async def _insert_on_channel(
             code, ahead = decision.code, decision.ahead
             task.deadline_at = now + int(rt.settings.queue_timeout * 1000)
             task.queue_seq = await uow.next_queue_seq(locked.id)
-            await uow.announce_work()
+            if start_now and code == 1:
+                # Reserved for the submit path, which hands it over itself (handover.py);
+                # the lease keeps pollers away until the upstream has answered.
+                task.status = TaskStatus.SUBMITTED
+                task.start_time = now
+                task.worker_id = SUBMIT_HOLDER
+                task.start_count += 1  # the one start: the submit path hands it over
+                task.lease_until = now + SUBMIT_LEASE_MS
+                task.deadline_at = now + locked.timeout_seconds * 1000
+            else:
+                await uow.announce_work()
         # Two submits in the same millisecond may draw the same id: draw again.
         for _ in range(_ID_ATTEMPTS):
             if await uow.insert_task(task):

@@ -1,0 +1,26 @@
+"""Where relay upstreams post task status: one signed URL per task, no API token."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from mjgate.api.deps import RuntimeDep
+from mjgate.api.errors import envelope
+from mjgate.services.relay_status import accept_callback
+
+router = APIRouter(tags=["relay"], include_in_schema=False)
+
+
+@router.post("/relay/callback/{task_id}/{signature}")
+async def relay_callback(
+    task_id: str, signature: str, request: Request, rt: RuntimeDep
+) -> dict[str, Any]:
+    try:
+        body: object = json.loads(await request.body())
+    except ValueError:
+        body = None  # garbage from an upstream is no update; the poll still follows the task
+    await accept_callback(rt, task_id, signature, body)
+    return envelope(1, "Success", task_id)

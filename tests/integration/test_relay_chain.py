@@ -1,0 +1,114 @@
+"""A chain: mjgate under test relays to mjgate upstreams that run the sandbox.
+
+Status arrives by polling here (mjgate upstreams in this version do not post notifyHooks);
+the callback path is tested against the scripted upstream (test_relay_faults.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from mjgate.services.runtime import Runtime
+from mjgate.settings import Settings
+from relay_support import MjgateUpstream, mjgate_upstream, use_relay
+from support import Gateway, ServedApp, add_user, button_id, download_image, quota, task_row
+
+
+@pytest.fixture
+async def upstream(
+    settings: Settings, sqlite_template: Path, tmp_path: Path
+) -> AsyncIterator[MjgateUpstream]:
+    async with mjgate_upstream(settings, sqlite_template, tmp_path / "up1") as up:
+        yield up
+
+
+def assert_nothing_leaks(text: str, upstream: MjgateUpstream) -> None:
+    assert upstream.token not in text
+    assert upstream.app.base_url not in text
+    port = upstream.app.base_url.rsplit(":", 1)[1]
+    assert f":{port}" not in text
+
+
+async def test_imagine_upscale_and_seed_through_the_chain(
+    rt: Runtime, served: ServedApp, upstream: MjgateUpstream
+) -> None:
+    await use_relay(rt, upstream.app.base_url, upstream.token)
+    caller, token = await add_user(rt, "buyer", 1000)
+    async with Gateway.connect(served.base_url, token) as client:
+        answer = await client.submit("imagine", {"prompt": "a red lighthouse", "state": "s1"})
+        assert answer["code"] == 1
+        task = await client.wait(answer["result"])
+        assert task["status"] == "SUCCESS", task
+        assert task["imageUrl"].startswith(served.base_url)
+        assert len(task["imageUrls"]) == 4
+        assert task["state"] == "s1"
+        grid = await download_image(task["imageUrl"])
+        assert grid.size[0] > 64
+        row = await task_row(rt, task["id"])
+        assert row.provider_ref and row.provider_ref != task["id"]
+        # The upstream's task is the reseller's, and never shows our client's state or id.
+        async with Gateway.connect(upstream.app.base_url, upstream.token) as seller:
+            theirs = await seller.fetch(row.provider_ref)
+        assert theirs["state"] == ""
+        assert theirs["id"] != task["id"]
+
+        up = await client.submit(
+            "action", {"taskId": task["id"], "customId": button_id(task, "U2")}
+        )
+        upscaled = await client.wait(up["result"])
+        assert upscaled["status"] == "SUCCESS", upscaled
+        assert upscaled["action"] == "UPSCALE"
+        assert upscaled["imageUrl"].startswith(served.base_url)
+        assert {b["label"] for b in upscaled["buttons"]} >= {"Vary (Subtle)"}
+
+        seed = (await client.http.get(f"/mj/task/{task['id']}/image-seed")).json()
+        assert seed["code"] == 1 and seed["result"].isdigit()
+
+        everything = (await client.post("/mj/task/list-by-condition", {"ids": [task["id"]]})).text
+        everything += json.dumps(task) + json.dumps(upscaled) + json.dumps(seed)
+    assert_nothing_leaks(everything, upstream)
+    balance, ledger = await quota(rt, caller.user_id)
+    assert balance == ledger < 1000
+
+
+async def test_a_chain_of_two_relays(
+    rt: Runtime,
+    served: ServedApp,
+    settings: Settings,
+    sqlite_template: Path,
+    tmp_path: Path,
+    upstream: MjgateUpstream,
+) -> None:
+    """gateway -> middle mjgate (a relay itself) -> upstream mjgate on the sandbox."""
+    async with mjgate_upstream(settings, sqlite_template, tmp_path / "mid") as middle:
+        await use_relay(middle.app.runtime, upstream.app.base_url, upstream.token, auth="bearer")
+        await use_relay(rt, middle.app.base_url, middle.token)
+        _, token = await add_user(rt, "buyer", 1000)
+        async with Gateway.connect(served.base_url, token) as client:
+            task = await client.finished("imagine", {"prompt": "two hops"})
+            assert task["imageUrl"].startswith(served.base_url)
+            (await download_image(task["imageUrl"])).load()
+            text = json.dumps(task)
+        assert_nothing_leaks(text, upstream)
+        assert_nothing_leaks(text, middle)
+
+
+async def test_banned_upstream_prompt_answers_24_and_charges_nothing(
+    rt: Runtime, served: ServedApp, upstream: MjgateUpstream
+) -> None:
+    """Our own list may not know the word; the upstream's 24 passes through."""
+    await use_relay(rt, upstream.app.base_url, upstream.token)
+    upstream.app.runtime.banned_words = type(upstream.app.runtime.banned_words).from_text("zebra\n")
+    caller, token = await add_user(rt, "buyer", 1000)
+    async with Gateway.connect(served.base_url, token) as client:
+        response = await client.post("/mj/submit/imagine", {"prompt": "a zebra"})
+    body = response.json()
+    assert body["code"] == 24, body
+    assert body["properties"]["bannedWord"] == "zebra"
+    assert await quota(rt, caller.user_id) == (1000, 1000)
+    async with rt.db.read() as uow:
+        assert not await uow.newest_tasks(caller.user_id, 10)

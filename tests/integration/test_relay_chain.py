@@ -112,3 +112,28 @@ async def test_banned_upstream_prompt_answers_24_and_charges_nothing(
     assert await quota(rt, caller.user_id) == (1000, 1000)
     async with rt.db.read() as uow:
         assert not await uow.newest_tasks(caller.user_id, 10)
+
+
+async def test_a_modal_follow_up_confirms_the_upstreams_modal(
+    rt: Runtime, served: ServedApp, upstream: MjgateUpstream
+) -> None:
+    """Custom Zoom: our client answers our modal; the relay confirms the upstream's (21)."""
+    await use_relay(rt, upstream.app.base_url, upstream.token)
+    _, token = await add_user(rt, "buyer", 1000)
+    async with Gateway.connect(served.base_url, token) as client:
+        grid = await client.finished("imagine", {"prompt": "a harbour"})
+        up = await client.submit(
+            "action", {"taskId": grid["id"], "customId": button_id(grid, "U1")}
+        )
+        single = await client.wait(up["result"])
+        zoom = await client.submit(
+            "action", {"taskId": single["id"], "customId": button_id(single, "Custom Zoom")}
+        )
+        assert zoom["code"] == 21
+        confirmed = await client.submit(
+            "modal", {"taskId": zoom["result"], "prompt": "a harbour --zoom 1.5"}
+        )
+        assert confirmed["code"] in (1, 22)
+        done = await client.wait(zoom["result"])
+        assert done["status"] == "SUCCESS", done
+        assert done["action"] == "ZOOM" and done["imageUrl"].startswith(served.base_url)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from mjgate.db.polled_reads import PolledReads, PostgresPolledReads, SqlitePolledReads
 from mjgate.db.repos import UnitOfWork
 
 SQLITE_POOL_SIZE = 16
@@ -48,6 +49,10 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Pages in memory and mapped: reads of a large tasks table touch few syscalls.
+        cursor.execute("PRAGMA cache_size=-16384")
+        cursor.execute("PRAGMA mmap_size=268435456")
+        cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -57,6 +62,15 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _polled_reads(url: str) -> PolledReads:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return SqlitePolledReads(parsed.database or "")
+    return PostgresPolledReads(
+        parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    )
 
 
 class Database:
@@ -72,6 +86,7 @@ class Database:
         else:
             self._write_engine = create_async_engine(self.url, pool_size=10, max_overflow=20)
             self._read_engine = self._write_engine
+        self.reads = _polled_reads(self.url)
         self._write_sessions = async_sessionmaker(self._write_engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
 
@@ -90,6 +105,7 @@ class Database:
             await uow.ping()
 
     async def dispose(self) -> None:
+        await self.reads.close()
         await self._write_engine.dispose()
         if self._read_engine is not self._write_engine:
             await self._read_engine.dispose()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
@@ -150,50 +150,80 @@ _SQLITE_TOKEN = token_sql(_sqlite_placeholder)
 # Read connections never write; the others are sized for reads of a large tasks table.
 _SQLITE_READ_PRAGMAS = (
     "PRAGMA query_only=ON",
-    "PRAGMA busy_timeout=30000",
     "PRAGMA cache_size=-16384",
     "PRAGMA mmap_size=268435456",
     "PRAGMA temp_store=MEMORY",
 )
-SQLITE_READ_THREADS = 4
+SQLITE_FALLBACK_THREADS = 2
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    message = str(error)
+    return "locked" in message or "busy" in message
 
 
 class SqlitePolledReads:
-    """Each read runs whole on one of a few threads, each with its own ``sqlite3`` connection:
-    one hop off the event loop per request, and the query itself runs without the GIL."""
+    """Reads run on the event loop's thread, on a connection of their own.
 
-    def __init__(self, path: str, threads: int = SQLITE_READ_THREADS) -> None:
+    A polled read is one indexed SELECT of at most a thousand rows: tens of microseconds
+    from SQLite's page cache, less than a hop to another thread costs (a queue, a wake-up,
+    and the GIL handed back and forth, which under load waits out the 5 ms switch interval).
+    In WAL mode a reader never waits for writers, so the loop connection has no busy
+    timeout; in the rare moment it is refused (a checkpoint resetting the log), the read is
+    repeated on a thread whose connection may wait, and the loop goes on serving.
+    """
+
+    def __init__(self, path: str) -> None:
         self._path = path
-        self._threads = threads
+        self._loop_connection: sqlite3.Connection | None = None
         self._local = threading.local()
         self._opened: list[sqlite3.Connection] = []
         self._opened_lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
 
-    def _connection(self) -> sqlite3.Connection:
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = sqlite3.connect(
-                self._path, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            for pragma in _SQLITE_READ_PRAGMAS:
-                connection.execute(pragma)
-            self._local.connection = connection
-            with self._opened_lock:
-                self._opened.append(connection)
+    def _connect(self, busy_timeout_ms: int) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self._path,
+            timeout=busy_timeout_ms / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        for pragma in _SQLITE_READ_PRAGMAS:
+            connection.execute(pragma)
+        with self._opened_lock:
+            self._opened.append(connection)
         return connection
 
-    def _in_thread(self, work: Callable[[], T]) -> Awaitable[T]:
+    def _on_loop(self) -> sqlite3.Connection:
+        if self._loop_connection is None:
+            self._loop_connection = self._connect(busy_timeout_ms=0)
+        return self._loop_connection
+
+    def _on_thread(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = self._connect(busy_timeout_ms=30_000)
+        return connection
+
+    async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return work(self._on_loop())
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error):
+                raise
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="mjgate-read")
-        return asyncio.get_running_loop().run_in_executor(self._executor, work)
+            self._executor = ThreadPoolExecutor(
+                SQLITE_FALLBACK_THREADS, thread_name_prefix="mjgate-read"
+            )
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: work(self._on_thread()))
 
     async def token_holder(self, token_hash: str) -> TokenHolder | None:
-        def read() -> TokenHolder | None:
-            row = self._connection().execute(_SQLITE_TOKEN, (token_hash,)).fetchone()
+        def read(connection: sqlite3.Connection) -> TokenHolder | None:
+            row = connection.execute(_SQLITE_TOKEN, (token_hash,)).fetchone()
             return None if row is None else token_holder(row)
 
-        return await self._in_thread(read)
+        return await self._read(read)
 
     async def holder_and_tasks(
         self, token_hash: str, task_ids: Sequence[str]
@@ -202,10 +232,10 @@ class SqlitePolledReads:
         condition = "k.id = ?" if len(ids) == 1 else f"k.id IN ({', '.join('?' * len(ids))})"
         sql = token_and_tasks_sql(_sqlite_placeholder, condition)
 
-        def read() -> tuple[TokenHolder | None, list[TaskRecord]]:
-            return holder_and_tasks(self._connection().execute(sql, (*ids, token_hash)).fetchall())
+        def read(connection: sqlite3.Connection) -> tuple[TokenHolder | None, list[TaskRecord]]:
+            return holder_and_tasks(connection.execute(sql, (*ids, token_hash)).fetchall())
 
-        return await self._in_thread(read)
+        return await self._read(read)
 
     async def close(self) -> None:
         executor, self._executor = self._executor, None
@@ -215,6 +245,7 @@ class SqlitePolledReads:
             opened, self._opened = self._opened, []
         for connection in opened:
             connection.close()
+        self._loop_connection = None
         self._local = threading.local()
 
 

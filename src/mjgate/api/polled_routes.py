@@ -138,13 +138,16 @@ class PolledRoutes:
         if ids is None:
             await self.app(scope, replaying(body, receive), send)
             return
-        reading = queries.tasks_by_ids_for_token(self.rt, request_token(scope), ids)
+        reading = queries.tasks_by_ids_json(self.rt, request_token(scope), ids)
         await self._answer(scope, receive, send, reading)
 
     @staticmethod
-    async def _answer(scope: Scope, receive: Receive, send: Send, reading: Awaitable[Any]) -> None:
+    async def _answer(
+        scope: Scope, receive: Receive, send: Send, reading: Awaitable[dict[str, Any] | bytes]
+    ) -> None:
         try:
-            body = orjson.dumps(await reading)
+            answer = await reading
+            body = answer if isinstance(answer, bytes) else orjson.dumps(answer)
         except MjgateError as error:
             await error_response(error)(scope, receive, send)
             return

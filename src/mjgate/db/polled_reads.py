@@ -22,7 +22,7 @@ import asyncpg  # type: ignore[import-untyped]  # no stubs ship with asyncpg
 import orjson
 
 from mjgate.domain.accounts import TokenHolder
-from mjgate.domain.tasks import BotType, Mode, TaskAction, TaskRecord, TaskStatus
+from mjgate.domain.tasks import BotType, Mode, TaskAction, TaskRecord, TaskStatus, TaskVersion
 
 T = TypeVar("T")
 Row = Sequence[Any]
@@ -45,11 +45,13 @@ def token_sql(placeholder: Callable[[int], str]) -> str:
     return f"SELECT {_TOKEN_COLUMNS} {_FROM_TOKEN} WHERE t.token_hash = {placeholder(1)}"
 
 
-def token_and_tasks_sql(placeholder: Callable[[int], str], ids_condition: str) -> str:
+def token_and_tasks_sql(
+    placeholder: Callable[[int], str], ids_condition: str, columns: str = _TASK_COLUMNS
+) -> str:
     """The token's holder, joined to the held tasks among some ids: one row per task found,
     or a single row with NULL task columns when none is (a LEFT JOIN keeps the holder)."""
     return (
-        f"SELECT {_TOKEN_COLUMNS}, {_TASK_COLUMNS} {_FROM_TOKEN} "
+        f"SELECT {_TOKEN_COLUMNS}, {columns} {_FROM_TOKEN} "
         f"LEFT JOIN tasks k ON {ids_condition} AND {_OWNED} "
         f"WHERE t.token_hash = {placeholder(1)}"
     )
@@ -130,6 +132,24 @@ def holder_and_tasks(rows: Sequence[Row]) -> tuple[TokenHolder | None, list[Task
     return token_holder(rows[0]), records
 
 
+_VERSION_COLUMNS = "k.id, k.status, k.updated_at, k.refunded"
+
+
+def holder_and_versions(rows: Sequence[Row]) -> tuple[TokenHolder | None, list[TaskVersion]]:
+    if not rows:
+        return None, []
+    versions = [
+        TaskVersion(row[_WIDTH], _STATUSES[row[_WIDTH + 1]], row[_WIDTH + 2], bool(row[_WIDTH + 3]))
+        for row in rows
+        if row[_WIDTH] is not None
+    ]
+    return token_holder(rows[0]), versions
+
+
+def tasks_sql(ids_condition: str) -> str:
+    return f"SELECT {_TASK_COLUMNS} FROM tasks k WHERE {ids_condition}"
+
+
 class PolledReads(Protocol):
     async def token_holder(self, token_hash: str) -> TokenHolder | None: ...
 
@@ -137,6 +157,16 @@ class PolledReads(Protocol):
         self, token_hash: str, task_ids: Sequence[str]
     ) -> tuple[TokenHolder | None, list[TaskRecord]]:
         """The token's holder and those of ``task_ids`` it may read, in no set order."""
+        ...
+
+    async def holder_and_versions(
+        self, token_hash: str, task_ids: Sequence[str]
+    ) -> tuple[TokenHolder | None, list[TaskVersion]]:
+        """As ``holder_and_tasks``, but only what tells a task's version."""
+        ...
+
+    async def task_records(self, task_ids: Sequence[str]) -> list[TaskRecord]:
+        """The tasks among ``task_ids``, whoever holds them: for ids already checked."""
         ...
 
     async def close(self) -> None: ...
@@ -155,6 +185,10 @@ _SQLITE_READ_PRAGMAS = (
     "PRAGMA temp_store=MEMORY",
 )
 SQLITE_FALLBACK_THREADS = 2
+
+
+def _sqlite_ids(count: int) -> str:
+    return "k.id = ?" if count == 1 else f"k.id IN ({', '.join('?' * count)})"
 
 
 def _is_busy(error: sqlite3.OperationalError) -> bool:
@@ -229,11 +263,30 @@ class SqlitePolledReads:
         self, token_hash: str, task_ids: Sequence[str]
     ) -> tuple[TokenHolder | None, list[TaskRecord]]:
         ids = list(task_ids)
-        condition = "k.id = ?" if len(ids) == 1 else f"k.id IN ({', '.join('?' * len(ids))})"
-        sql = token_and_tasks_sql(_sqlite_placeholder, condition)
+        sql = token_and_tasks_sql(_sqlite_placeholder, _sqlite_ids(len(ids)))
 
         def read(connection: sqlite3.Connection) -> tuple[TokenHolder | None, list[TaskRecord]]:
             return holder_and_tasks(connection.execute(sql, (*ids, token_hash)).fetchall())
+
+        return await self._read(read)
+
+    async def holder_and_versions(
+        self, token_hash: str, task_ids: Sequence[str]
+    ) -> tuple[TokenHolder | None, list[TaskVersion]]:
+        ids = list(task_ids)
+        sql = token_and_tasks_sql(_sqlite_placeholder, _sqlite_ids(len(ids)), _VERSION_COLUMNS)
+
+        def read(connection: sqlite3.Connection) -> tuple[TokenHolder | None, list[TaskVersion]]:
+            return holder_and_versions(connection.execute(sql, (*ids, token_hash)).fetchall())
+
+        return await self._read(read)
+
+    async def task_records(self, task_ids: Sequence[str]) -> list[TaskRecord]:
+        ids = list(task_ids)
+        sql = tasks_sql(_sqlite_ids(len(ids)))
+
+        def read(connection: sqlite3.Connection) -> list[TaskRecord]:
+            return [task_record(row) for row in connection.execute(sql, ids).fetchall()]
 
         return await self._read(read)
 
@@ -256,6 +309,8 @@ def _pg_placeholder(n: int) -> str:
 _PG_TOKEN = token_sql(_pg_placeholder)
 # One statement text whatever the number of ids, so asyncpg's prepared-statement cache holds.
 _PG_TASKS = token_and_tasks_sql(_pg_placeholder, "k.id = ANY($2::text[])")
+_PG_VERSIONS = token_and_tasks_sql(_pg_placeholder, "k.id = ANY($2::text[])", _VERSION_COLUMNS)
+_PG_RECORDS = tasks_sql("k.id = ANY($1::text[])")
 PG_READ_POOL_SIZE = 10
 
 
@@ -297,6 +352,17 @@ class PostgresPolledReads:
         pool = await self._ready_pool()
         rows = await pool.fetch(_PG_TASKS, token_hash, list(task_ids))
         return holder_and_tasks([tuple(row) for row in rows])
+
+    async def holder_and_versions(
+        self, token_hash: str, task_ids: Sequence[str]
+    ) -> tuple[TokenHolder | None, list[TaskVersion]]:
+        pool = await self._ready_pool()
+        rows = await pool.fetch(_PG_VERSIONS, token_hash, list(task_ids))
+        return holder_and_versions([tuple(row) for row in rows])
+
+    async def task_records(self, task_ids: Sequence[str]) -> list[TaskRecord]:
+        pool = await self._ready_pool()
+        return [task_record(tuple(row)) for row in await pool.fetch(_PG_RECORDS, list(task_ids))]
 
     async def close(self) -> None:
         pool, self._pool, self._opening = self._pool, None, None

@@ -184,3 +184,12 @@ class TaskRecord(NamedTuple):
     result: dict[str, Any]
     price: int
     refunded: bool
+
+
+class TaskVersion(NamedTuple):
+    """Enough of a task to tell whether a view made of it earlier still holds."""
+
+    id: str
+    status: TaskStatus
+    updated_at: int
+    refunded: bool

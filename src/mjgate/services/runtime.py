@@ -14,6 +14,7 @@ from mjgate.domain.pricing import PriceList
 from mjgate.domain.prompts import BannedWords
 from mjgate.providers.base import Provider
 from mjgate.providers.sandbox import SandboxProvider
+from mjgate.services.views import EncodedViews
 from mjgate.settings import Settings
 from mjgate.storage import Storage
 
@@ -40,6 +41,8 @@ class Runtime:
     random: secrets.SystemRandom = field(default_factory=secrets.SystemRandom)
     # Called after a change that may let queued work start (submit, a task finishing).
     wake: Callable[[], None] = lambda: None
+    # Encoded views of final tasks, for the polled lists (services.queries).
+    views: EncodedViews = field(default_factory=EncodedViews)
     _providers: dict[tuple[int, str], Provider] = field(default_factory=dict)
 
     @classmethod

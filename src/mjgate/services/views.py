@@ -96,3 +96,29 @@ def task_view(
         "buttons": task.buttons if task.status == TaskStatus.SUCCESS else [],
         "properties": properties,
     }
+
+
+ViewKey = tuple[str, int, bool, int]
+
+
+class EncodedViews:
+    """Encoded views of final tasks, kept per process for the list polls.
+
+    Relays poll batches of tasks long after they finished, and a final task never changes
+    again (PROTOCOL §4), so its view is the same bytes every time. The key holds what could
+    still tell two versions apart (the row's ``updated_at`` and refund flag) and the image
+    URLs' expiry window, so an entry is never stale and no process has to tell another to
+    drop one. Bounded: when full it starts again empty.
+    """
+
+    def __init__(self, kept: int = 20_000) -> None:
+        self._kept = kept
+        self._bodies: dict[ViewKey, bytes] = {}
+
+    def get(self, key: ViewKey) -> bytes | None:
+        return self._bodies.get(key)
+
+    def put(self, key: ViewKey, body: bytes) -> None:
+        if len(self._bodies) >= self._kept:
+            self._bodies.clear()
+        self._bodies[key] = body

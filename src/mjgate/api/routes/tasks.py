@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 
 from mjgate.api.deps import CallerDep, RuntimeDep, TokenDep
 from mjgate.api.errors import envelope
@@ -14,6 +15,7 @@ from mjgate.services.cancel import cancel_task
 
 router = APIRouter(tags=["tasks"])
 TaskJson = dict[str, Any]
+JSON = "application/json"
 
 
 # Fetch and list-by-condition are normally answered by api.polled_routes before routing;
@@ -31,15 +33,13 @@ async def fetch(task_id: str, rt: RuntimeDep, token: TokenDep) -> TaskJson:
 @router.post("/task/list-by-condition", summary="The caller's tasks among the given ids")
 async def list_by_condition(
     body: IdsBody, rt: RuntimeDep, _who: CallerDep, token: TokenDep
-) -> list[TaskJson]:
-    return await queries.tasks_by_ids_for_token(rt, token, body.ids)
+) -> Response:
+    return Response(await queries.tasks_by_ids_json(rt, token, body.ids), media_type=JSON)
 
 
 @router.post("/task/list-by-ids", summary="Same as list-by-condition")
-async def list_by_ids(
-    body: IdsBody, rt: RuntimeDep, _who: CallerDep, token: TokenDep
-) -> list[TaskJson]:
-    return await queries.tasks_by_ids_for_token(rt, token, body.ids)
+async def list_by_ids(body: IdsBody, rt: RuntimeDep, _who: CallerDep, token: TokenDep) -> Response:
+    return Response(await queries.tasks_by_ids_json(rt, token, body.ids), media_type=JSON)
 
 
 @router.get("/task/list", summary="The caller's tasks, newest first")

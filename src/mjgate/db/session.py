@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -87,12 +88,20 @@ class Database:
             self._write_engine = create_async_engine(self.url, pool_size=10, max_overflow=20)
             self._read_engine = self._write_engine
         self.reads = _polled_reads(self.url)
+        self._write_turn = asyncio.Lock() if self.is_sqlite else None
         self._write_sessions = async_sessionmaker(self._write_engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[UnitOfWork]:
-        async with self._write_sessions() as session, session.begin():
+        if self._write_turn is None:
+            async with self._write_sessions() as session, session.begin():
+                yield UnitOfWork(session, dialect=self.dialect)
+            return
+        # SQLite has one writer at a time. This process's writers take turns here, so that
+        # at most one of them waits for the file lock: there SQLite's busy handler sleeps
+        # in steps of up to 100 ms, long after the lock is free again.
+        async with self._write_turn, self._write_sessions() as session, session.begin():
             yield UnitOfWork(session, dialect=self.dialect)
 
     @asynccontextmanager

@@ -6,6 +6,12 @@ wrk load against each path and prints requests/s, p50, p99 and the ratio to the 
 Everything it starts it stops; the data dir (and PostgreSQL database) is temporary.
 
     .venv/bin/python bench/http_paths.py [--postgres URL] [--seconds 10] [--connections 64]
+        [--large 1000000] [--processes 2]
+
+``--large N`` then fills the tasks table to N rows and measures fetch again (an index
+that does not match the query shows here); ``--processes 2`` serves fetch from two
+mjgate processes at once (two ports, half the connections each) to check that HTTP
+processes scale on one database.
 
 Needs wrk (Debian: apt-get install wrk).
 """
@@ -18,17 +24,20 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 import httpx
+
+from mjgate.db.tables import tasks as tasks_table
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -51,7 +60,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def running(command: list[str], env: dict[str, str], ready_url: str) -> Iterator[None]:
+def running(
+    command: list[str], env: dict[str, str], ready_url: str
+) -> Iterator[subprocess.Popen[bytes]]:
     """Start a server process, wait until it answers, stop it (by its pid) afterwards."""
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -67,7 +78,7 @@ def running(command: list[str], env: dict[str, str], ready_url: str) -> Iterator
                     f"{command[0]} did not start: {process.stderr and process.stderr.read()!r}"
                 )
             time.sleep(0.1)
-        yield
+        yield process
     finally:
         process.terminate()
         try:
@@ -112,7 +123,38 @@ def run_wrk(
         ).stdout
     finally:
         os.unlink(handle.name)
-    if "Non-2xx" in output:
+    return parse_wrk(output, url)
+
+
+def run_wrk_together(urls: list[str], seconds: int, connections: int) -> Figures:
+    """Several wrk at once, one per URL, splitting the connections: summed requests/s, the
+    worst p50 and p99."""
+    script = f'wrk.headers["Authorization"] = "Bearer {TOKEN}"'
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    share = max(1, connections // len(urls))
+    try:
+        runs = [
+            subprocess.Popen(
+                ["wrk", "-t1", f"-c{share}", f"-d{seconds}s", "--latency", "-s", handle.name, url],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for url in urls
+        ]
+        outputs = [run.communicate(timeout=seconds + 60)[0] for run in runs]
+    finally:
+        os.unlink(handle.name)
+    figures = [parse_wrk(output, url) for output, url in zip(outputs, urls, strict=True)]
+    return Figures(
+        sum(f.requests_per_second for f in figures),
+        max(f.p50_ms for f in figures),
+        max(f.p99_ms for f in figures),
+    )
+
+
+def parse_wrk(output: str, url: str) -> Figures:
+    if "Non-2xx" in output or "Requests/sec" not in output:
         raise RuntimeError(f"wrk saw errors on {url}:\n{output}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
 
@@ -121,6 +163,41 @@ def run_wrk(
         return float(value) * _UNITS[unit]
 
     return Figures(rps, percentile("50"), percentile("99"))
+
+
+def fill_tasks(url: str, model_id: str, total: int) -> None:
+    """Copies of one seeded task under new ids until the table holds ``total`` rows, in
+    one INSERT ... SELECT (ids start with 0, so they never meet real ones)."""
+    others = [c.name for c in tasks_table.columns if c.name != "id"]
+    columns = ", ".join(others)
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1]
+        with sqlite3.connect(path) as db:
+            have = db.execute("SELECT count(*) FROM tasks").fetchone()[0]
+            db.execute(
+                "WITH RECURSIVE n(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+                f"INSERT INTO tasks (id, {columns}) SELECT printf('0%015d', i), {columns} "
+                "FROM n, tasks WHERE tasks.id = ?",
+                (have + 1, total, model_id),
+            )
+        return
+
+    async def fill() -> None:
+        connection = await asyncpg.connect(url)
+        try:
+            have = await connection.fetchval("SELECT count(*) FROM tasks")
+            await connection.execute(
+                f"INSERT INTO tasks (id, {columns}) SELECT '0' || lpad(i::text, 15, '0'), "
+                f"{columns} FROM generate_series($1::int, $2::int) AS i, tasks WHERE tasks.id = $3",
+                have + 1,
+                total,
+                model_id,
+            )
+            await connection.execute("ANALYZE tasks")
+        finally:
+            await connection.close()
+
+    asyncio.run(fill())
 
 
 def seed(base: str, imagines: int, shortens: int) -> list[str]:
@@ -177,6 +254,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--imagines", type=int, default=20)
+    parser.add_argument("--large", type=int, default=0, help="then fill to N tasks, fetch again")
+    parser.add_argument("--processes", type=int, default=1, help="then fetch from N processes")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
@@ -224,10 +303,12 @@ def main() -> None:
                     run_wrk(f"http://127.0.0.1:{bare_port}/task", **measure),
                 )
             )
-        with running(
-            [mjgate, "serve", "--no-workers", "--port", str(port)], env, f"{base}/healthz"
-        ):
-            results.append(("GET fetch", run_wrk(f"{base}/mj/task/{ids[0]}/fetch", **measure)))
+        fill_tasks(url, ids[0], 1000)
+        serve = [mjgate, "serve", "--no-workers", "--port", str(port)]
+        with running(serve, env, f"{base}/healthz"):
+            results.append(
+                ("GET fetch (1,000 tasks)", run_wrk(f"{base}/mj/task/{ids[0]}/fetch", **measure))
+            )
             body = '{"ids": [' + ",".join(f'"{i}"' for i in ids[:100]) + "]}"
             results.append(
                 (
@@ -248,6 +329,21 @@ def main() -> None:
                     ),
                 )
             )
+        if args.processes > 1:
+            ports = [free_port() for _ in range(args.processes)]
+            with ExitStack() as stack:
+                for each in ports:
+                    command = [mjgate, "serve", "--no-workers", "--port", str(each)]
+                    stack.enter_context(running(command, env, f"http://127.0.0.1:{each}/healthz"))
+                urls = [f"http://127.0.0.1:{each}/mj/task/{ids[0]}/fetch" for each in ports]
+                results.append(
+                    (f"GET fetch, {args.processes} processes", run_wrk_together(urls, **measure))
+                )
+        if args.large:
+            fill_tasks(url, ids[0], args.large)
+            with running(serve, env, f"{base}/healthz"):
+                fetch = run_wrk(f"{base}/mj/task/{ids[0]}/fetch", **measure)
+                results.append((f"GET fetch ({args.large:,} tasks)", fetch))
     ceiling = results[0][1].requests_per_second
     kind = "PostgreSQL" if args.postgres else "SQLite"
     print(f"\nmjgate hot paths on {kind}: 1 uvicorn worker, wrk -t2", end=" ")

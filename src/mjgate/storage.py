@@ -28,6 +28,11 @@ CONTENT_TYPES = {
 _KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}/[A-Za-z0-9_-]{1,80}\.(png|jpg|jpeg|webp|gif|mp4)$")
 
 
+# Signed paths remembered per (key, expiry): clients poll the same tasks over and over, and
+# an HMAC and a quote per image URL are most of what a task view costs. Bounded by clearing.
+SIGNED_PATHS_KEPT = 65_536
+
+
 class StoredFileMissing(Exception):
     """The key is well-formed but nothing is stored under it."""
 
@@ -43,6 +48,7 @@ class Storage:
         self.root = root
         self._secret = secret.encode("utf-8")
         self._ttl = url_ttl_seconds
+        self._signed_paths: dict[tuple[str, int], str] = {}
         root.mkdir(parents=True, exist_ok=True)
 
     @staticmethod
@@ -78,10 +84,16 @@ class Storage:
     def signed_path(self, key: str, now_seconds: int) -> str:
         """The path and query of a capability URL for ``key`` (join it to a base URL)."""
         expires = now_seconds + self._ttl if self._ttl else 0
-        query = f"sig={self._sign(key, expires)}"
-        if expires:
-            query = f"exp={expires}&{query}"
-        return f"/mj/image/{quote(key)}?{query}"
+        path = self._signed_paths.get((key, expires))
+        if path is None:
+            query = f"sig={self._sign(key, expires)}"
+            if expires:
+                query = f"exp={expires}&{query}"
+            path = f"/mj/image/{quote(key)}?{query}"
+            if len(self._signed_paths) >= SIGNED_PATHS_KEPT:
+                self._signed_paths.clear()
+            self._signed_paths[(key, expires)] = path
+        return path
 
     def verify(self, key: str, expires: int, signature: str, now_seconds: int) -> bool:
         if not is_valid_key(key):

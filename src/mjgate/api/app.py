@@ -6,13 +6,14 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from mjgate import __version__
+from mjgate.api.deps import MODE_PREFIXES
 from mjgate.api.errors import CatchUnexpected, install_error_handlers
 from mjgate.api.limits import BodySizeLimit, JsonBodies
+from mjgate.api.polled_routes import PolledRoutes
 from mjgate.api.responses import JsonResponse
 from mjgate.api.routes import admin, files, health, metrics, relay_callbacks, submit, tasks
 from mjgate.services.runtime import Runtime
 
-MODE_PREFIXES = ("/mj-fast", "/mj-relax", "/mj-turbo")
 DESCRIPTION = """\
 mjgate speaks the midjourney-proxy `/mj` protocol. Authenticate with
 `Authorization: Bearer <token>` or `mj-api-secret: <token>`. Every route also answers under
@@ -27,6 +28,9 @@ def create_app(rt: Runtime) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         default_response_class=JsonResponse,
+        # mjgate exports no OpenTelemetry; left on, FastAPI asks the global providers
+        # whether it should, on every request (a tenth of a polled read's time).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = rt
     install_error_handlers(app)
@@ -38,6 +42,8 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(relay_callbacks.router, prefix="/mj")
     app.include_router(health.router)
     app.include_router(metrics.router)
+    # Innermost: the polled reads skip FastAPI, but not the body limit, CORS or the 500 net.
+    app.add_middleware(PolledRoutes, rt=rt)
     app.add_middleware(CatchUnexpected)
     app.add_middleware(JsonBodies)
     app.add_middleware(BodySizeLimit, max_bytes=rt.settings.max_body_bytes)

@@ -12,6 +12,7 @@ from mjgate.services.auth import authenticate, token_from_headers
 from mjgate.services.runtime import Runtime
 from mjgate.services.submit import Caller, SubmitOptions
 
+MODE_PREFIXES = ("/mj-fast", "/mj-relax", "/mj-turbo")
 _PREFIX_MODES = {"/mj-fast/": Mode.FAST, "/mj-relax/": Mode.RELAX, "/mj-turbo/": Mode.TURBO}
 
 
@@ -20,12 +21,15 @@ def runtime(request: Request) -> Runtime:
     return rt
 
 
-async def caller(
-    request: Request,
+def request_token(
     authorization: Annotated[str | None, Header()] = None,
     mj_api_secret: Annotated[str | None, Header(alias="mj-api-secret")] = None,
-) -> Caller:
-    return await authenticate(runtime(request), token_from_headers(authorization, mj_api_secret))
+) -> str | None:
+    return token_from_headers(authorization, mj_api_secret)
+
+
+async def caller(request: Request, token: Annotated[str | None, Depends(request_token)]) -> Caller:
+    return await authenticate(runtime(request), token)
 
 
 def path_mode(request: Request) -> Mode | None:
@@ -62,3 +66,5 @@ def submit_options(request: Request, body: CommonFields) -> SubmitOptions:
 
 RuntimeDep = Annotated[Runtime, Depends(runtime)]
 CallerDep = Annotated[Caller, Depends(caller)]
+# For reads that authenticate in the same statement as they read (services.queries).
+TokenDep = Annotated[str | None, Depends(request_token)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from mjgate.db.polled_reads import PolledReads, PostgresPolledReads, SqlitePolledReads
 from mjgate.db.repos import UnitOfWork
 from mjgate.db.wakes import WakeListener
 
@@ -49,6 +52,10 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Pages in memory and mapped: reads of a large tasks table touch few syscalls.
+        cursor.execute("PRAGMA cache_size=-16384")
+        cursor.execute("PRAGMA mmap_size=268435456")
+        cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -58,6 +65,15 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _polled_reads(url: str) -> PolledReads:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return SqlitePolledReads(parsed.database or "")
+    return PostgresPolledReads(
+        parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    )
 
 
 class Database:
@@ -73,18 +89,26 @@ class Database:
         else:
             self._write_engine = create_async_engine(self.url, pool_size=10, max_overflow=20)
             self._read_engine = self._write_engine
+        self.reads = _polled_reads(self.url)
+        self._write_turn = asyncio.Lock() if self.is_sqlite else None
         self._write_sessions = async_sessionmaker(self._write_engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[UnitOfWork]:
-        async with self._write_sessions() as session:
+        # SQLite has one writer at a time. This process's writers take turns here, so that
+        # at most one of them waits for the file lock: there SQLite's busy handler sleeps
+        # in steps of up to 100 ms, long after the lock is free again.
+        async with contextlib.AsyncExitStack() as stack:
+            if self._write_turn is not None:
+                await stack.enter_async_context(self._write_turn)
+            session = await stack.enter_async_context(self._write_sessions())
             async with session.begin():
                 uow = UnitOfWork(session, dialect=self.dialect)
                 yield uow
-            # Only now is the change visible to other connections (a woken loop finds it).
-            for callback in uow.committed_callbacks:
-                callback()
+        # Only now is the change visible to other connections (a woken loop finds it).
+        for callback in uow.committed_callbacks:
+            callback()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[UnitOfWork]:
@@ -103,6 +127,7 @@ class Database:
             await uow.ping()
 
     async def dispose(self) -> None:
+        await self.reads.close()
         await self._write_engine.dispose()
         if self._read_engine is not self._write_engine:
             await self._read_engine.dispose()

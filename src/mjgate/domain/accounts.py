@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 TOKEN_PREFIX = "mjg_"
 
@@ -66,3 +67,14 @@ def hash_token(token: str) -> str:
 def token_prefix(token: str) -> str:
     """What an operator sees of a token: enough to recognise it, useless to an attacker."""
     return token[: len(TOKEN_PREFIX) + 6]
+
+
+class TokenHolder(NamedTuple):
+    """A token and its user as authentication needs them, read in one statement."""
+
+    token_id: int
+    token_enabled: bool
+    user_id: int
+    user_is_admin: bool
+    user_enabled: bool
+    user_name: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class TaskStatus(StrEnum):
@@ -154,3 +154,44 @@ class Task:
 
     def has_button(self, custom_id: str) -> bool:
         return any(button.get("customId") == custom_id for button in self.buttons)
+
+
+class TaskRecord(NamedTuple):
+    """A task as the read paths see it: plain values, no change tracking.
+
+    Fetch and the lists are polled a hundred times for every submit; building a mapped
+    ``Task`` (with its ORM instance state) costs more than the whole row read, so they read
+    only the fields a client sees into this tuple. Field names are the column names.
+    """
+
+    id: str
+    user_id: int
+    action: TaskAction
+    status: TaskStatus
+    mode: Mode
+    bot_type: BotType
+    prompt: str
+    prompt_en: str
+    description: str
+    state: str | None
+    custom_id: str | None
+    public_base: str | None
+    submit_time: int
+    start_time: int | None
+    finish_time: int | None
+    progress: int
+    fail_reason: str | None
+    buttons: list[dict[str, Any]]
+    properties: dict[str, Any]
+    result: dict[str, Any]
+    price: int
+    refunded: bool
+
+
+class TaskVersion(NamedTuple):
+    """Enough of a task to tell whether a view made of it earlier still holds."""
+
+    id: str
+    status: TaskStatus
+    updated_at: int
+    refunded: bool

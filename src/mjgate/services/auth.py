@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mjgate.domain.accounts import hash_token
+from mjgate.domain.accounts import TokenHolder, hash_token
 from mjgate.errors import Forbidden, Unauthorized
 from mjgate.services.runtime import Runtime
 from mjgate.services.submit import Caller
@@ -20,15 +20,26 @@ def token_from_headers(authorization: str | None, api_secret: str | None) -> str
     return None
 
 
-async def authenticate(rt: Runtime, token: str | None) -> Caller:
+def token_hash(token: str | None) -> str:
+    """The stored form of the request's token; no token at all is refused before any read."""
     if not token:
         raise Unauthorized()
-    async with rt.db.read() as uow:
-        found = await uow.token_with_user(hash_token(token))
-    if found is None:
+    return hash_token(token)
+
+
+def caller_of(holder: TokenHolder | None) -> Caller:
+    """Unknown token: 401. A disabled token or user: 403."""
+    if holder is None:
         raise Unauthorized()
-    api_token, user = found
-    if not api_token.enabled or not user.enabled:
+    if not holder.token_enabled or not holder.user_enabled:
         raise Forbidden()
-    assert user.id is not None
-    return Caller(user_id=user.id, token_id=api_token.id, is_admin=user.is_admin, name=user.name)
+    return Caller(
+        user_id=holder.user_id,
+        token_id=holder.token_id,
+        is_admin=holder.user_is_admin,
+        name=holder.user_name,
+    )
+
+
+async def authenticate(rt: Runtime, token: str | None) -> Caller:
+    return caller_of(await rt.db.reads.token_holder(token_hash(token)))

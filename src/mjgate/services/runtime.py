@@ -16,6 +16,7 @@ from mjgate.providers.base import Provider
 from mjgate.providers.relay import RelayProvider
 from mjgate.providers.relay_config import RelayConfig
 from mjgate.providers.sandbox import SandboxProvider
+from mjgate.services.views import EncodedViews
 from mjgate.settings import Settings
 from mjgate.storage import Storage
 
@@ -44,6 +45,8 @@ class Runtime:
     wake: Callable[[], None] = lambda: None
     # Called after a transaction that queued a webhook delivery (the delivery loop wakes).
     wake_webhooks: Callable[[], None] = lambda: None
+    # Encoded views of final tasks, for the polled lists (services.queries).
+    views: EncodedViews = field(default_factory=EncodedViews)
     _providers: dict[tuple[int, str], Provider] = field(default_factory=dict)
 
     @classmethod

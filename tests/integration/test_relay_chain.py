@@ -55,6 +55,13 @@ async def test_imagine_upscale_and_seed_through_the_chain(
             theirs = await seller.fetch(row.provider_ref)
         assert theirs["state"] == ""
         assert theirs["id"] != task["id"]
+        # The work's times are the upstream's; the submit time is ours (it came first).
+        assert (task["startTime"], task["finishTime"]) == (
+            theirs["startTime"],
+            theirs["finishTime"],
+        )
+        assert task["submitTime"] <= theirs["submitTime"] <= task["startTime"]
+        assert task["startTime"] <= task["finishTime"]
 
         up = await client.submit(
             "action", {"taskId": task["id"], "customId": button_id(task, "U2")}

@@ -104,6 +104,24 @@ def test_a_success_with_files_buttons_and_prompts() -> None:
     assert (task.final_prompt, task.prompt_en, task.message_hash) == ("a cat --v 7", "a cat", "h")
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1712158012001, 1712158012001),
+        ("1712158012001", 1712158012001),
+        (None, None),
+        (0, None),
+        ("soon", None),
+        (True, None),
+        (1.7e12, 1_700_000_000_000),
+    ],
+)
+def test_upstream_times(value: object, expected: int | None) -> None:
+    task = read_task({"id": "7", "status": "SUCCESS", "startTime": value, "finishTime": value})
+    assert task is not None
+    assert (task.start_time, task.finish_time) == (expected, expected)
+
+
 def test_a_list_leaves_out_what_is_not_a_task() -> None:
     found = read_task_list([{"id": "1", "status": "SUCCESS"}, None, {"x": 1}, {"id": 2}])
     assert set(found) == {"1", "2"}

@@ -35,6 +35,10 @@ class ProviderUpdate:
     seed: str | None = None
     texts: tuple[str, ...] | None = None  # describe's or shorten's prompts, for their buttons
     provider_ref: str | None = None
+    # When the executor says the work started and finished (epoch ms); apply_update keeps
+    # them within our own submit time and clock, and uses its own clock when absent.
+    start_time: int | None = None
+    finish_time: int | None = None
 
 
 InputLoader = Callable[[], Awaitable[Mapping[str, bytes]]]

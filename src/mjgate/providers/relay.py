@@ -223,6 +223,8 @@ class RelayProvider:
             prompt_en=snapshot.prompt_en,
             texts=texts or None,
             provider_ref=snapshot.upstream_id,
+            start_time=snapshot.start_time,
+            finish_time=snapshot.finish_time if snapshot.status.is_final else None,
         )
 
     async def _rehost(self, job: ProviderJob, snapshot: UpstreamTask) -> dict[str, object]:

@@ -132,11 +132,30 @@ class UpstreamTask:
     final_prompt: str | None
     prompt_en: str | None
     message_hash: str | None
+    start_time: int | None = None
+    finish_time: int | None = None
 
     @property
     def fingerprint(self) -> tuple[object, ...]:
         """What a client could see change: a poll that sees a new one saw movement."""
-        return (self.status, self.progress, self.image_url, len(self.buttons or ()))
+        return (
+            self.status,
+            self.progress,
+            self.image_url,
+            len(self.buttons or ()),
+            self.start_time,
+        )
+
+
+def read_time(value: object) -> int | None:
+    """Epoch ms as a number or digits; None for anything else (null, 0, garbage)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, int | float) and value > 0:
+        return int(value)
+    return None
 
 
 def _text(value: object) -> str | None:
@@ -196,6 +215,8 @@ def read_task(body: object) -> UpstreamTask | None:
         final_prompt=_text(properties.get("finalPrompt")) or _text(body.get("finalPrompt")),
         prompt_en=_text(body.get("promptEn")),
         message_hash=_text(properties.get("messageHash")),
+        start_time=read_time(body.get("startTime")),
+        finish_time=read_time(body.get("finishTime")),
     )
 
 

@@ -71,6 +71,10 @@ def _apply(
     task.progress = next_progress(task.progress, update.progress, status)
     if status in RUNNING_STATUSES and task.start_time is None:
         task.start_time = now
+    if update.start_time is not None and (status in RUNNING_STATUSES or status.is_final):
+        # The executor knows when the work really began (an upstream may have queued it);
+        # its clock may be skewed, so the time stays between our submit and our now.
+        task.start_time = min(max(update.start_time, task.submit_time), now)
     if update.provider_ref:
         task.provider_ref = update.provider_ref
     if update.prompt_en:
@@ -98,16 +102,25 @@ def _apply(
     task.status = status
     task.updated_at = now
     if status in FINAL_STATUSES:
-        finish_task(task, status, update.fail_reason, now)
+        finish_task(task, status, update.fail_reason, now, finished_at=update.finish_time)
 
 
-def finish_task(task: Task, status: TaskStatus, fail_reason: str | None, now: int) -> None:
-    """Bookkeeping common to every way a task ends."""
+def finish_task(
+    task: Task,
+    status: TaskStatus,
+    fail_reason: str | None,
+    now: int,
+    *,
+    finished_at: int | None = None,
+) -> None:
+    """Bookkeeping common to every way a task ends. ``finished_at`` is the executor's own
+    finish time, kept only where it is no earlier than the start and no later than now."""
     task.status = status
     task.progress = 100
-    task.finish_time = now
     if task.start_time is None and status != TaskStatus.CANCEL:
         task.start_time = now
+    floor = task.start_time if task.start_time is not None else task.submit_time
+    task.finish_time = now if finished_at is None else min(max(finished_at, floor), now)
     task.deadline_at = None
     task.worker_id = None
     task.lease_until = None

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from conftest import make_settings
+from mjgate.domain.tasks import TaskStatus
 from mjgate.services.runtime import Runtime
 from mjgate.settings import Settings
 from relay_support import Request, ScriptedUpstream, scripted_upstream, use_relay
@@ -253,3 +254,68 @@ async def test_results_on_hosts_the_channel_does_not_allow_are_refused(
     assert task["status"] == "FAILURE"
     assert "does not allow" in task["failReason"]
     assert "localhost" not in task["failReason"]
+
+
+async def _queue_behind(
+    client: Gateway, upstream: ScriptedUpstream, refusal: Any
+) -> tuple[str, str]:
+    """One task runs on the channel's only slot, a second waits (22); the upstream will
+    refuse that one when the dispatcher starts it, once the first finishes."""
+    first = await client.submit("imagine", {"prompt": "first"})
+    assert first["code"] == 1
+    queued = await client.submit("imagine", {"prompt": "second"})
+    assert queued["code"] == 22, queued
+    upstream.submit_script.append(refusal)
+    upstream.finish(next(iter(upstream.tasks)))
+    return first["result"], queued["result"]
+
+
+async def test_a_queued_task_refused_at_its_start_moves_to_another_channel(
+    rt: Runtime,
+    upstream: ScriptedUpstream,
+    second: ScriptedUpstream,
+    buyer: tuple[Gateway, int],
+) -> None:
+    client, _ = buyer
+    await use_relay(rt, upstream.base_url, "sk-1", name="first", priority=1, core_size=1)
+    await use_relay(rt, second.base_url, "sk-2", name="second")
+    refusal = reply(200, {"code": 9, "description": "无可用的账号实例"})
+    _, queued = await _queue_behind(client, upstream, refusal)
+    for _ in range(200):  # until the second upstream has been handed the task
+        if second.tasks:
+            break
+        await asyncio.sleep(0.05)
+    row = await task_row(rt, queued)
+    assert row.status == TaskStatus.SUBMITTED, row
+    assert row.properties["channelId"] == "second" and row.start_count == 1
+    assert len(upstream.calls("/submit/")) == 2 and len(second.calls("/submit/")) == 1
+    async with rt.db.read() as uow:
+        refusing = await uow.channel_by_name("first")
+    assert refusing is not None and refusing.failures == 1
+    assert "无可用的账号实例" in (refusing.health_reason or "")
+
+    second.finish(next(iter(second.tasks)))
+    done = await client.wait(queued, within=10)
+    assert done["status"] == "SUCCESS" and done["properties"]["channelId"] == "second"
+    assert await ledger_kinds(rt, queued) == [("charge", -row.price)]  # charged once
+
+
+async def test_a_queued_task_refused_with_nowhere_to_go_fails_refunded(
+    rt: Runtime, upstream: ScriptedUpstream, buyer: tuple[Gateway, int]
+) -> None:
+    client, user_id = buyer
+    await use_relay(rt, upstream.base_url, "sk-hidden", core_size=1)
+    leaky = {"code": 9, "description": f"no available account at {upstream.base_url}/x"}
+    first, queued = await _queue_behind(client, upstream, reply(200, leaky))
+    task = await client.wait(queued, within=10)
+    assert task["status"] == "FAILURE", task
+    assert "no available account" in task["failReason"]
+    assert upstream.base_url not in json.dumps(task) and "sk-hidden" not in json.dumps(task)
+    assert task["properties"]["refunded"] is True
+    async with rt.db.read() as uow:
+        channel = await uow.channel_by_name("up")
+    assert channel is not None and channel.failures == 1
+    done = await client.wait(first, within=10)
+    assert done["status"] == "SUCCESS"
+    balance, ledger = await quota(rt, user_id)
+    assert balance == ledger == 1000 - (await task_row(rt, first)).price

@@ -13,10 +13,12 @@ from mjgate.domain.channels import Channel
 from mjgate.domain.tasks import RUNNING_STATUSES, Task, TaskStatus
 from mjgate.errors import ProviderRejected, ProviderRetryable
 from mjgate.providers.base import ProviderUpdate
+from mjgate.providers.relay import UpstreamRefused
 from mjgate.services import metrics
 from mjgate.services.billing import refund_task
 from mjgate.services.jobs import job_for, stop_on_executor
 from mjgate.services.relay_status import BatchPolling, poll_in_batches
+from mjgate.services.reroute import refused_at_start
 from mjgate.services.runtime import Runtime
 from mjgate.services.updates import apply_update, finish_task
 from mjgate.services.webhooks import enqueue_webhook
@@ -72,6 +74,11 @@ async def start_claimed(rt: Runtime, worker_id: str, claimed: Claimed) -> None:
     job = job_for(rt, claimed.task)
     try:
         update = await rt.provider_for(claimed.channel).start(job)
+    except UpstreamRefused as exc:
+        # A queued relay task the upstream would not take: nothing exists there.
+        metrics.count_provider_error(claimed.channel.name, "start", "rejected")
+        await refused_at_start(rt, worker_id, claimed.task, claimed.channel, exc)
+        return
     except ProviderRetryable as exc:
         # The executor may not have it: the poller asks again until the deadline.
         metrics.count_provider_error(claimed.channel.name, "start", "retryable")

@@ -225,6 +225,15 @@ async def _candidate_channels(rt: Runtime, draft: Draft, mode: Mode) -> list[Cha
         loads = await uow.active_counts()
     if not channels:
         raise NoAvailableChannel()
+    healthy = rank_channels(channels, loads, rt.clock())
+    if not healthy:
+        raise NoAvailableChannel("Every channel that serves this is resting after failures.")
+    return healthy
+
+
+def rank_channels(channels: list[Channel], loads: dict[int, int], now: int) -> list[Channel]:
+    """The channels not resting, in the order new work tries them: priority, then the least
+    loaded for its size, then weight."""
 
     def load(channel: Channel) -> tuple[int, float, int]:
         assert channel.id is not None
@@ -234,11 +243,7 @@ async def _candidate_channels(rt: Runtime, draft: Draft, mode: Mode) -> list[Cha
             -channel.weight,
         )
 
-    now = rt.clock()
-    healthy = [c for c in channels if not c.is_resting(now)]
-    if not healthy:
-        raise NoAvailableChannel("Every channel that serves this is resting after failures.")
-    return sorted(healthy, key=load)
+    return sorted((c for c in channels if not c.is_resting(now)), key=load)
 
 
 async def _insert_on_channel(

@@ -1,0 +1,84 @@
+"""A queued relay task that its upstream refuses when the dispatcher starts it later.
+
+At submit time a refusal simply tries the next channel while the client waits. A task that
+waited in our queue (code 22) was already answered and charged, so when its upstream refuses
+it at the start, it moves to another channel that serves the same action and mode and has
+room, queued there; with none, it fails with the upstream's reason and is refunded. Either
+way the refusal counts against the refusing channel's health, as a submit-time one does.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from mjgate.domain.channels import Channel, decide_queue
+from mjgate.domain.tasks import ACTIVE_STATUSES, Task, TaskStatus
+from mjgate.providers.base import ProviderUpdate
+from mjgate.providers.relay import UpstreamRefused
+from mjgate.providers.relay_wire import Refusal
+from mjgate.services.channel_health import channel_failed
+from mjgate.services.runtime import Runtime
+from mjgate.services.submit import rank_channels
+from mjgate.services.updates import apply_update
+from mjgate.services.webhooks import enqueue_webhook, view_now
+
+log = logging.getLogger(__name__)
+REFUSED_BY = "refused_by"  # params: the channels that refused this task, never tried again
+
+
+async def refused_at_start(
+    rt: Runtime, worker_id: str, task: Task, channel: Channel, exc: UpstreamRefused
+) -> None:
+    if exc.refusal in (Refusal.UNAVAILABLE, Refusal.QUEUE_FULL):
+        await channel_failed(rt, channel, exc.message)
+    # A banned prompt is banned everywhere; a follow-up only exists on its parent's channel.
+    if exc.refusal != Refusal.BANNED and task.parent_id is None:
+        moved_to = await reroute(rt, worker_id, task, channel)
+        if moved_to is not None:
+            log.info("task %s: refused by %s, moved to %s", task.id, channel.name, moved_to)
+            return
+    update = ProviderUpdate(status=TaskStatus.FAILURE, fail_reason=exc.message)
+    await apply_update(rt, task.id, update, worker_id)
+
+
+async def reroute(rt: Runtime, worker_id: str, task: Task, refusing: Channel) -> str | None:
+    """Queue the task on the best other channel with room; the channel's name, or None."""
+    refused = {*task.params.get(REFUSED_BY, []), refusing.id}
+    async with rt.db.read() as uow:
+        channels = [
+            c
+            for c in await uow.channels(enabled_only=True)
+            if c.id not in refused and c.serves(task.action, task.mode)
+        ]
+        loads = await uow.active_counts()
+    for candidate in rank_channels(channels, loads, rt.clock()):
+        assert candidate.id is not None
+        async with rt.db.write() as uow:
+            locked = await uow.lock_channel(candidate.id)
+            if locked is None or locked.id is None or not locked.enabled:
+                continue
+            row = await uow.task(task.id, for_update=True)
+            if row is None or row.status != TaskStatus.SUBMITTED or row.worker_id != worker_id:
+                return None  # cancelled or taken over meanwhile: not ours to move
+            active = await uow.count_by_status(locked.id, ACTIVE_STATUSES)
+            if decide_queue(active, locked.core_size, locked.queue_size) is None:
+                continue
+            now = rt.clock()
+            before = view_now(rt, row, now)
+            row.channel_id = locked.id
+            row.properties = {**row.properties, "channelId": locked.name}
+            row.params = {**row.params, REFUSED_BY: sorted(i for i in refused if i is not None)}
+            row.status = TaskStatus.NOT_START
+            row.start_time = None
+            row.worker_id = None
+            row.lease_until = None
+            # The queue deadline still counts from the submit: the client has waited since.
+            row.deadline_at = row.submit_time + int(rt.settings.queue_timeout * 1000)
+            row.queue_seq = await uow.next_queue_seq(locked.id)
+            row.start_count -= 1  # the refused start created nothing anywhere
+            row.updated_at = now
+            await enqueue_webhook(uow, rt, row, now, before=before)
+            await uow.announce_work()
+        rt.wake()
+        return locked.name
+    return None

@@ -121,6 +121,7 @@ class ScriptedUpstream:
     hooks: dict[str, str] = field(default_factory=dict)  # upstream id -> notifyHook
     submit_script: list[Handler] = field(default_factory=list)  # used first, one per submit
     list_script: list[Handler] = field(default_factory=list)
+    cancel_script: list[Handler] = field(default_factory=list)
     image: bytes = field(default_factory=png_bytes)
     _next: int = 1000
 
@@ -176,6 +177,8 @@ class ScriptedUpstream:
         if request.path.endswith("/image-seed"):
             return 200, {"code": 1, "description": "Success", "result": "424242"}
         if request.path.endswith("/cancel"):
+            if self.cancel_script:
+                return await self.cancel_script.pop(0)(request)
             return 200, {"code": 1, "description": "Success"}
         return 404, {"code": 3, "description": "not found"}
 

@@ -319,3 +319,38 @@ async def test_a_queued_task_refused_with_nowhere_to_go_fails_refunded(
     assert done["status"] == "SUCCESS"
     balance, ledger = await quota(rt, user_id)
     assert balance == ledger == 1000 - (await task_row(rt, first)).price
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        reply(200, {"code": 1, "description": "Success"}),
+        reply(500, {"error": "boom"}),
+        reply(200, {"code": 4, "description": "task status is not cancellable"}),
+        dropped(),
+    ],
+    ids=["ok", "5xx", "refused", "dropped"],
+)
+async def test_cancel_calls_the_upstreams_cancel_and_refunds_whatever_it_says(
+    rt: Runtime, upstream: ScriptedUpstream, buyer: tuple[Gateway, int], answer: Any
+) -> None:
+    client, user_id = buyer
+    await use_relay(rt, upstream.base_url, "sk-cancel")
+    submitted = await client.submit("imagine", {"prompt": "a dog"})
+    upstream_id = next(iter(upstream.tasks))
+    upstream.tasks[upstream_id].update({"status": "IN_PROGRESS", "progress": "30%"})
+    await client.wait(submitted["result"], {"IN_PROGRESS"}, within=10)
+    upstream.cancel_script.append(answer)
+    response = await client.post(f"/mj/task/{submitted['result']}/cancel")
+    assert response.status_code == 200 and response.json()["code"] == 1, response.text
+    (call,) = upstream.calls("/cancel")
+    assert (call.method, call.path) == ("POST", f"/mj/task/{upstream_id}/cancel")
+    assert call.headers["mj-api-secret"] == "sk-cancel"
+    task = await client.fetch(submitted["result"])
+    assert (task["status"], task["progress"]) == ("CANCEL", "100%")
+    assert task["properties"]["refunded"] is True
+    assert await quota(rt, user_id) == (1000, 1000)
+    # The upstream going on with it changes nothing here: a final task never changes.
+    upstream.finish(upstream_id)
+    await asyncio.sleep(0.3)
+    assert (await client.fetch(submitted["result"]))["status"] == "CANCEL"

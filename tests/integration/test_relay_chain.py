@@ -1,7 +1,8 @@
 """A chain: mjgate under test relays to mjgate upstreams that run the sandbox.
 
-Status arrives by polling here (mjgate upstreams in this version do not post notifyHooks);
-the callback path is tested against the scripted upstream (test_relay_faults.py).
+A mjgate upstream posts its webhook pushes to our signed callback URL, and we poll as
+well; the callback path alone is tested against the scripted upstream
+(test_relay_faults.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,18 @@ import pytest
 from mjgate.services.runtime import Runtime
 from mjgate.settings import Settings
 from relay_support import MjgateUpstream, mjgate_upstream, use_relay
-from support import Gateway, ServedApp, add_user, button_id, download_image, quota, task_row
+from support import (
+    Gateway,
+    ServedApp,
+    add_user,
+    button_id,
+    data_url,
+    download,
+    download_image,
+    png_bytes,
+    quota,
+    task_row,
+)
 
 
 @pytest.fixture
@@ -144,3 +156,80 @@ async def test_a_modal_follow_up_confirms_the_upstreams_modal(
         done = await client.wait(zoom["result"])
         assert done["status"] == "SUCCESS", done
         assert done["action"] == "ZOOM" and done["imageUrl"].startswith(served.base_url)
+
+
+KEYCAPS = [f"{n}\ufe0f\u20e3" for n in range(1, 5)]
+
+
+async def test_describe_and_its_picreader_through_the_chain(
+    rt: Runtime, served: ServedApp, upstream: MjgateUpstream
+) -> None:
+    await use_relay(rt, upstream.app.base_url, upstream.token)
+    _, token = await add_user(rt, "buyer", 1000)
+    picture = png_bytes((220, 25, 25), (64, 96))
+    async with Gateway.connect(served.base_url, token) as client:
+        task = await client.finished("describe", {"base64": data_url(picture)})
+        assert (task["action"], task["status"]) == ("DESCRIBE", "SUCCESS"), task
+        assert task["description"] == f"/describe {task['id']}.png"  # our id, not theirs
+        text = task["properties"]["finalPrompt"]
+        assert task["prompt"] == task["promptEn"] == text
+        parts = text.split("\n\n")
+        assert [p[: len(k)] for p, k in zip(parts, KEYCAPS, strict=True)] == KEYCAPS, text
+        prompts = [p.removeprefix(k).strip() for p, k in zip(parts, KEYCAPS, strict=True)]
+        assert task["imageUrl"].startswith(served.base_url)
+        assert (await download(task["imageUrl"])).content == picture
+        assert [b["customId"] for b in task["buttons"]] == [
+            *(f"MJ::Job::PicReader::{n}" for n in range(1, 5)),
+            "MJ::Picread::Retry",
+        ]
+
+        # PicReader::2 imagines the second prompt, upstream, on the describe's channel.
+        pick = await client.finished(
+            "action", {"taskId": task["id"], "customId": button_id(task, KEYCAPS[1])}
+        )
+        assert (pick["action"], pick["status"]) == ("IMAGINE", "SUCCESS"), pick
+        assert pick["prompt"] == prompts[1]
+        assert pick["imageUrl"].startswith(served.base_url) and len(pick["imageUrls"]) == 4
+        row = await task_row(rt, pick["id"])
+        async with Gateway.connect(upstream.app.base_url, upstream.token) as seller:
+            theirs = await seller.fetch(row.provider_ref or "")
+        assert theirs["action"] == "IMAGINE" and theirs["prompt"] == prompts[1]
+        text = json.dumps(task) + json.dumps(pick)
+    assert_nothing_leaks(text, upstream)
+
+
+async def test_video_through_the_chain_is_rehosted(
+    rt: Runtime, served: ServedApp, upstream: MjgateUpstream
+) -> None:
+    await use_relay(rt, upstream.app.base_url, upstream.token)
+    _, token = await add_user(rt, "buyer", 5000)
+    async with Gateway.connect(served.base_url, token) as client:
+        task = await client.finished(
+            "video", {"prompt": "waves", "image": data_url(png_bytes((25, 25, 220), (64, 64)))}
+        )
+        assert (task["action"], task["status"]) == ("VIDEO", "SUCCESS"), task
+        assert task["videoUrl"].startswith(served.base_url)
+        assert task["videoUrls"] == [{"url": task["videoUrl"]}]
+        response = await download(task["videoUrl"])
+        assert response.headers["content-type"] == "video/mp4"
+        assert response.content[4:8] == b"ftyp"  # an MP4's first box
+        text = json.dumps(task)
+    assert_nothing_leaks(text, upstream)
+
+
+async def test_blend_through_the_chain(
+    rt: Runtime, served: ServedApp, upstream: MjgateUpstream
+) -> None:
+    await use_relay(rt, upstream.app.base_url, upstream.token)
+    _, token = await add_user(rt, "buyer", 1000)
+    images = [data_url(png_bytes(colour, (48, 48))) for colour in ((220, 25, 25), (25, 220, 25))]
+    async with Gateway.connect(served.base_url, token) as client:
+        task = await client.finished("blend", {"base64Array": images, "dimensions": "LANDSCAPE"})
+        assert (task["action"], task["status"]) == ("BLEND", "SUCCESS"), task
+        assert task["description"].startswith(f"/blend {task['id']} ")
+        assert task["imageUrl"].startswith(served.base_url) and len(task["imageUrls"]) == 4
+        grid = await download_image(task["imageUrl"])
+        assert abs(grid.width / grid.height - 1.5) < 0.03  # LANDSCAPE went upstream: 3:2
+        assert {b["label"] for b in task["buttons"]} >= {"U1", "V4"}
+        text = json.dumps(task)
+    assert_nothing_leaks(text, upstream)

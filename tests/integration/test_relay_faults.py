@@ -354,3 +354,25 @@ async def test_cancel_calls_the_upstreams_cancel_and_refunds_whatever_it_says(
     upstream.finish(upstream_id)
     await asyncio.sleep(0.3)
     assert (await client.fetch(submitted["result"]))["status"] == "CANCEL"
+
+
+@pytest.mark.parametrize(
+    ("start", "finish"),
+    [(1, 1), (9_000_000_000_000, None), ("garbage", 5)],
+    ids=["before-our-submit", "in-the-future", "garbage"],
+)
+async def test_upstream_times_that_make_no_sense_stay_within_ours(
+    rt: Runtime, upstream: ScriptedUpstream, buyer: tuple[Gateway, int], start: Any, finish: Any
+) -> None:
+    """A skewed or broken upstream clock never puts a start before our submit, a finish
+    before the start, or either after our own clock."""
+    client, _ = buyer
+    await use_relay(rt, upstream.base_url, "sk")
+    answer = await client.submit("imagine", {"prompt": "a dog"})
+    upstream.finish(next(iter(upstream.tasks)), startTime=start, finishTime=finish)
+    task = await client.wait(answer["result"], within=10)
+    assert task["status"] == "SUCCESS", task
+    row = await task_row(rt, task["id"])
+    assert task["submitTime"] <= task["startTime"] <= task["finishTime"] <= row.updated_at
+    if start == 1:  # clamped to the bounds, not replaced by our clock
+        assert task["startTime"] == task["submitTime"] == task["finishTime"]

@@ -233,3 +233,27 @@ async def test_blend_through_the_chain(
         assert {b["label"] for b in task["buttons"]} >= {"U1", "V4"}
         text = json.dumps(task)
     assert_nothing_leaks(text, upstream)
+
+
+async def test_cancel_through_the_chain_cancels_upstream_and_refunds_both(
+    rt: Runtime, served: ServedApp, settings: Settings, sqlite_template: Path, tmp_path: Path
+) -> None:
+    """Our cancel reaches the mjgate upstream: its task ends CANCEL and the reseller is
+    refunded there, as our client is here."""
+    slow = settings.model_copy(update={"sandbox_duration": 60.0})  # still running at cancel
+    async with mjgate_upstream(slow, sqlite_template, tmp_path / "slow") as upstream:
+        await use_relay(rt, upstream.app.base_url, upstream.token)
+        caller, token = await add_user(rt, "buyer", 1000)
+        async with Gateway.connect(served.base_url, token) as client:
+            answer = await client.submit("imagine", {"prompt": "a slow lighthouse"})
+            assert answer["code"] == 1
+            response = await client.post(f"/mj/task/{answer['result']}/cancel")
+            assert response.json()["code"] == 1, response.text
+            task = await client.fetch(answer["result"])
+        assert (task["status"], task["properties"]["refunded"]) == ("CANCEL", True)
+        assert await quota(rt, caller.user_id) == (1000, 1000)
+        row = await task_row(rt, task["id"])
+        async with Gateway.connect(upstream.app.base_url, upstream.token) as seller:
+            theirs = await seller.fetch(row.provider_ref or "")
+        assert theirs["status"] == "CANCEL", theirs
+        assert await quota(upstream.app.runtime, upstream.user_id) == (1000, 1000)

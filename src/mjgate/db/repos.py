@@ -425,6 +425,21 @@ class UnitOfWork:
         query = query.execution_options(populate_existing=True)
         return (await self._session.scalars(query)).first()
 
+    async def deliveries_by_ids(
+        self, ids: Sequence[int], *, for_update: bool = False
+    ) -> Sequence[WebhookDelivery]:
+        """The rows of ``ids`` that exist, in id order (locks are taken in one order, so two
+        workers recording overlapping batches cannot deadlock)."""
+        query = (
+            select(WebhookDelivery)
+            .where(_deliveries.c.id.in_(list(ids)))
+            .order_by(_deliveries.c.id)
+            .execution_options(populate_existing=True)
+        )
+        if for_update and self._locking:
+            query = query.with_for_update()
+        return (await self._session.scalars(query)).all()
+
     async def has_later_delivery(self, delivery: WebhookDelivery) -> bool:
         """Whether a later state of the same task is queued (still pending) after this row."""
         query = select(

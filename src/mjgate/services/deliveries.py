@@ -18,6 +18,8 @@ from mjgate.services.runtime import Runtime
 
 LEASE_MARGIN_MS = 2_000
 CANDIDATES_PER_SLOT = 4
+MIN_CLAIM_PAGE = 64
+MAX_CLAIM_PAGES = 8
 
 
 class Outcome(StrEnum):
@@ -74,17 +76,43 @@ async def settle_and_claim(
         settled: list[Settled] = []
         for (row_id, attempt), row in zip(finished, rows, strict=True):
             settled.append(await _settle(uow, rt, row_id, row, worker_id, attempt, now))
-        claimed: list[WebhookDelivery] = []
-        if limit > 0:
-            for delivery in await uow.due_deliveries(now, limit * CANDIDATES_PER_SLOT):
-                if len(claimed) >= limit:
-                    break
-                if not accept(delivery):
-                    continue
-                delivery.worker_id = worker_id
-                delivery.lease_until = now + lease_ms(rt)
-                claimed.append(delivery)
+        claimed = await _claim(uow, rt, worker_id, now, limit, accept)
     return settled, claimed
+
+
+async def _claim(
+    uow: UnitOfWork,
+    rt: Runtime,
+    worker_id: str,
+    now: int,
+    limit: int,
+    accept: Callable[[WebhookDelivery], bool],
+) -> list[WebhookDelivery]:
+    """Page through the due rows, oldest first, until ``limit`` are taken.
+
+    One page is not enough: the rows of a receiver that is at its bound (hanging, or just
+    slow) are refused by ``accept`` but stay due, and once they fill a page the others'
+    rows behind them would wait for that receiver. Later pages reach them; the pages are
+    bounded, so one turn never scans the whole backlog.
+    """
+    claimed: list[WebhookDelivery] = []
+    after: tuple[int, int] | None = None
+    page_size = max(limit * CANDIDATES_PER_SLOT, MIN_CLAIM_PAGE)
+    for _ in range(MAX_CLAIM_PAGES if limit > 0 else 0):
+        page = await uow.due_deliveries(now, page_size, after)
+        for delivery in page:
+            if len(claimed) >= limit:
+                return claimed
+            if not accept(delivery):
+                continue
+            delivery.worker_id = worker_id
+            delivery.lease_until = now + lease_ms(rt)
+            claimed.append(delivery)
+        if len(page) < page_size:
+            break
+        last = page[-1]
+        after = (last.next_attempt_at, last.id or 0)
+    return claimed
 
 
 async def claim_deliveries(

@@ -221,3 +221,52 @@ async def test_a_dead_step_is_not_retried_over_a_later_state(
         with pytest.raises(DeliveryNotRetryable, match="go backwards"):
             await deliveries.retry_delivery(rt, step.id)
     assert receiver.hits == []
+
+
+async def test_a_receiver_at_its_bound_does_not_hide_the_others_due_rows(
+    settings: Settings,
+) -> None:
+    """Hundreds of due rows of a receiver the caller refuses (it is at its per-host bound)
+    sit ahead of another receiver's row in claim order; the claim still reaches that row."""
+    async with clocked(settings) as (rt, clock):
+        now = clock()
+        busy = [
+            WebhookDelivery(
+                task_id=f"busy{n}",
+                url="http://busy.example/hook",
+                event_id=f"busy-{n}",
+                body="{}",
+                is_final=True,
+                created_at=now - 1000,
+                next_attempt_at=now - 1000,
+                expires_at=now + 60_000,
+            )
+            for n in range(300)
+        ]
+        other = WebhookDelivery(
+            task_id="other",
+            url="http://other.example/hook",
+            event_id="other-0",
+            body="{}",
+            is_final=True,
+            created_at=now,
+            next_attempt_at=now,
+            expires_at=now + 60_000,
+        )
+        async with rt.db.write() as uow:
+            for row in [*busy, other]:
+                uow.add(row)
+
+        def accept(row: WebhookDelivery) -> bool:
+            return "busy.example" not in row.url
+
+        claimed = await deliveries.claim_deliveries(rt, "w1", 2, accept)
+        assert [row.event_id for row in claimed] == ["other-0"]
+        [leased] = await _rows_of(rt, "other")
+        assert leased.worker_id == "w1" and leased.lease_until
+        assert all(r.worker_id is None for r in await _rows_of(rt, "busy0"))
+
+
+async def _rows_of(rt: Runtime, task_id: str) -> list[WebhookDelivery]:
+    async with rt.db.read() as uow:
+        return list(await uow.deliveries_of(task_id))

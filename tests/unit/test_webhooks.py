@@ -9,6 +9,7 @@ import random
 import pytest
 
 from mjgate.domain.webhooks import retry_delay_ms, sign
+from mjgate.providers import webhook_sender
 from mjgate.providers.webhook_sender import pinned_url
 
 
@@ -63,3 +64,35 @@ def test_a_hook_is_sent_to_the_checked_address_under_its_own_name(
     assert pinned == target
     assert host_header == host
     assert tls_name == "hooks.example"
+
+
+async def test_a_checked_address_is_reused_briefly_and_refusals_are_never_remembered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    answers = {"hooks.example": ["203.0.113.7", "203.0.113.8"], "inside.example": []}
+    lookups: list[str] = []
+
+    async def resolve(host: str, port: int, allow_private: bool) -> str:
+        lookups.append(host)
+        if not answers[host]:
+            raise webhook_sender.HookRefused(f"{host!r} resolves to a non-public address")
+        return answers[host].pop(0)
+
+    monkeypatch.setattr(webhook_sender, "resolve_target", resolve)
+    now = [100.0]
+    sender = webhook_sender.WebhookSender(
+        timeout=1, allow_private=False, max_connections=1, resolve_ttl=5, clock=lambda: now[0]
+    )
+    try:
+        assert await sender._address("hooks.example", 443) == "203.0.113.7"
+        now[0] += 4.9
+        assert await sender._address("hooks.example", 443) == "203.0.113.7"
+        assert lookups == ["hooks.example"]  # one lookup for the burst
+        now[0] += 0.2
+        assert await sender._address("hooks.example", 443) == "203.0.113.8"  # checked again
+        for _ in range(2):
+            with pytest.raises(webhook_sender.HookRefused):
+                await sender._address("inside.example", 443)
+        assert lookups == ["hooks.example", "hooks.example", "inside.example", "inside.example"]
+    finally:
+        await sender.close()

@@ -393,8 +393,11 @@ class UnitOfWork:
             .execution_options(synchronize_session=False)
         )
 
-    async def due_deliveries(self, now: int, limit: int) -> Sequence[WebhookDelivery]:
-        """Due rows that are free to send: unleased, and the oldest still owed of their task."""
+    async def due_deliveries(
+        self, now: int, limit: int, after: tuple[int, int] | None = None
+    ) -> Sequence[WebhookDelivery]:
+        """Due rows that are free to send: unleased, and the oldest still owed of their task,
+        in (next_attempt_at, id) order; ``after``: only those past that key (the next page)."""
         older = _deliveries.alias("older")
         earlier_owed = exists().where(
             older.c.task_id == _deliveries.c.task_id,
@@ -412,6 +415,13 @@ class UnitOfWork:
             .order_by(_deliveries.c.next_attempt_at, _deliveries.c.id)
             .limit(limit)
         )
+        if after is not None:
+            query = query.where(
+                or_(
+                    _deliveries.c.next_attempt_at > after[0],
+                    (_deliveries.c.next_attempt_at == after[0]) & (_deliveries.c.id > after[1]),
+                )
+            )
         if self._locking:
             query = query.with_for_update(skip_locked=True, of=_deliveries)
         return (await self._session.scalars(query)).all()
@@ -424,6 +434,21 @@ class UnitOfWork:
             query = query.with_for_update()
         query = query.execution_options(populate_existing=True)
         return (await self._session.scalars(query)).first()
+
+    async def deliveries_by_ids(
+        self, ids: Sequence[int], *, for_update: bool = False
+    ) -> Sequence[WebhookDelivery]:
+        """The rows of ``ids`` that exist, in id order (locks are taken in one order, so two
+        workers recording overlapping batches cannot deadlock)."""
+        query = (
+            select(WebhookDelivery)
+            .where(_deliveries.c.id.in_(list(ids)))
+            .order_by(_deliveries.c.id)
+            .execution_options(populate_existing=True)
+        )
+        if for_update and self._locking:
+            query = query.with_for_update()
+        return (await self._session.scalars(query)).all()
 
     async def has_later_delivery(self, delivery: WebhookDelivery) -> bool:
         """Whether a later state of the same task is queued (still pending) after this row."""

@@ -4,6 +4,12 @@ The host is resolved here, at delivery, even though submit checked it: DNS can c
 between the two. The request then goes to the very address that passed the check (the
 URL's host kept in the Host header and, for https, in SNI and certificate checks), so a
 second lookup by the HTTP client cannot be answered with an internal address (DNS rebinding).
+
+An address that passed the check is remembered for a few seconds (``RESOLVE_TTL_SECONDS``),
+so a burst of pushes to one receiver costs one lookup, not one per POST, and the pooled
+keep-alive connection to that address is reused. The check keeps its meaning: every POST
+still goes to an address that was checked, at most that many seconds ago; a refusal or a
+failed lookup is never remembered, so the next POST asks DNS again.
 """
 
 from __future__ import annotations
@@ -11,12 +17,16 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 RESOLVE_TIMEOUT_SECONDS = 5.0
+RESOLVE_TTL_SECONDS = 5.0
+MAX_REMEMBERED_HOSTS = 4096
 
 
 @dataclass(frozen=True)
@@ -67,8 +77,20 @@ def pinned_url(url: str, address: str) -> tuple[str, str, str]:
 class WebhookSender:
     """One HTTP client per worker process; connections to a receiver are reused."""
 
-    def __init__(self, *, timeout: float, allow_private: bool, max_connections: int) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        allow_private: bool,
+        max_connections: int,
+        resolve_ttl: float = RESOLVE_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._allow_private = allow_private
+        self._resolve_ttl = resolve_ttl
+        self._clock = clock
+        # (host, port) -> (checked address, until when it may be used without a new lookup)
+        self._resolved: dict[tuple[str, int], tuple[str, float]] = {}
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
             follow_redirects=False,  # a redirect could point anywhere, past the check
@@ -80,7 +102,7 @@ class WebhookSender:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
-            address = await resolve_target(parts.hostname or "", port, self._allow_private)
+            address = await self._address(parts.hostname or "", port)
         except HookRefused as exc:
             return SendResult(ok=False, error=f"refused: {exc}", refused=True)
         except OSError as exc:
@@ -103,6 +125,20 @@ class WebhookSender:
         return SendResult(
             ok=False, status=response.status_code, error=f"HTTP {response.status_code}"
         )
+
+    async def _address(self, host: str, port: int) -> str:
+        now = self._clock()
+        known = self._resolved.get((host, port))
+        if known is not None and known[1] > now:
+            return known[0]
+        address = await resolve_target(host, port, self._allow_private)
+        if len(self._resolved) >= MAX_REMEMBERED_HOSTS:
+            # Many distinct hooks: forget the lapsed entries rather than grow without end.
+            self._resolved = {k: v for k, v in self._resolved.items() if v[1] > now}
+            if len(self._resolved) >= MAX_REMEMBERED_HOSTS:
+                self._resolved.clear()
+        self._resolved[(host, port)] = (address, now + self._resolve_ttl)
+        return address
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -11,12 +11,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from mjgate.db.repos import UnitOfWork
 from mjgate.domain.webhooks import DeliveryStatus, WebhookDelivery, retry_delay_ms
 from mjgate.errors import DeliveryNotFound, DeliveryNotRetryable
 from mjgate.services.runtime import Runtime
 
 LEASE_MARGIN_MS = 2_000
 CANDIDATES_PER_SLOT = 4
+MIN_CLAIM_PAGE = 64
+MAX_CLAIM_PAGES = 8
 
 
 class Outcome(StrEnum):
@@ -41,24 +44,93 @@ def lease_ms(rt: Runtime) -> int:
     return int(rt.settings.webhook_timeout * 1000) + LEASE_MARGIN_MS
 
 
+@dataclass(frozen=True)
+class Settled:
+    """What recording one attempt came to; ``row`` is the row as it was left (None: gone)."""
+
+    delivery_id: int
+    outcome: Outcome
+    row: WebhookDelivery | None
+
+
+async def settle_and_claim(
+    rt: Runtime,
+    worker_id: str,
+    finished: Sequence[tuple[int, Attempt]],
+    limit: int,
+    accept: Callable[[WebhookDelivery], bool],
+) -> tuple[list[Settled], list[WebhookDelivery]]:
+    """Record the attempts that ``finished``, then lease up to ``limit`` due rows that
+    ``accept`` takes (the caller's per-host bound), all in one write transaction.
+
+    One transaction for a whole batch, not one per POST: on SQLite every write waits its
+    turn for the single writer, behind the producers' own changes, and at a few hundred
+    pushes a second those turns were where delivery fell behind. Recording comes first, so
+    a task whose push was just delivered has its next push claimable in the same turn.
+    """
+    if not finished and limit <= 0:
+        return [], []
+    async with rt.db.write() as uow:
+        now = rt.clock()
+        rows = await _rows(uow, [row_id for row_id, _ in finished])
+        settled: list[Settled] = []
+        for (row_id, attempt), row in zip(finished, rows, strict=True):
+            settled.append(await _settle(uow, rt, row_id, row, worker_id, attempt, now))
+        claimed = await _claim(uow, rt, worker_id, now, limit, accept)
+    return settled, claimed
+
+
+async def _claim(
+    uow: UnitOfWork,
+    rt: Runtime,
+    worker_id: str,
+    now: int,
+    limit: int,
+    accept: Callable[[WebhookDelivery], bool],
+) -> list[WebhookDelivery]:
+    """Page through the due rows, oldest first, until ``limit`` are taken.
+
+    One page is not enough: the rows of a receiver that is at its bound (hanging, or just
+    slow) are refused by ``accept`` but stay due, and once they fill a page the others'
+    rows behind them would wait for that receiver. Later pages reach them; the pages are
+    bounded, so one turn never scans the whole backlog.
+    """
+    claimed: list[WebhookDelivery] = []
+    after: tuple[int, int] | None = None
+    page_size = max(limit * CANDIDATES_PER_SLOT, MIN_CLAIM_PAGE)
+    for _ in range(MAX_CLAIM_PAGES if limit > 0 else 0):
+        page = await uow.due_deliveries(now, page_size, after)
+        for delivery in page:
+            if len(claimed) >= limit:
+                return claimed
+            if not accept(delivery):
+                continue
+            delivery.worker_id = worker_id
+            delivery.lease_until = now + lease_ms(rt)
+            claimed.append(delivery)
+        if len(page) < page_size:
+            break
+        last = page[-1]
+        after = (last.next_attempt_at, last.id or 0)
+    return claimed
+
+
 async def claim_deliveries(
     rt: Runtime, worker_id: str, limit: int, accept: Callable[[WebhookDelivery], bool]
 ) -> list[WebhookDelivery]:
     """Lease up to ``limit`` due rows that ``accept`` takes (the caller's per-host bound)."""
     if limit <= 0:
         return []
-    async with rt.db.write() as uow:
-        now = rt.clock()
-        claimed: list[WebhookDelivery] = []
-        for delivery in await uow.due_deliveries(now, limit * CANDIDATES_PER_SLOT):
-            if len(claimed) >= limit:
-                break
-            if not accept(delivery):
-                continue
-            delivery.worker_id = worker_id
-            delivery.lease_until = now + lease_ms(rt)
-            claimed.append(delivery)
+    _, claimed = await settle_and_claim(rt, worker_id, (), limit, accept)
     return claimed
+
+
+async def _rows(uow: UnitOfWork, ids: list[int]) -> list[WebhookDelivery | None]:
+    """The rows of ``ids``, locked, in the order of ``ids`` (None for a row that is gone)."""
+    if not ids:
+        return []
+    found = {row.id: row for row in await uow.deliveries_by_ids(ids, for_update=True)}
+    return [found.get(row_id) for row_id in ids]
 
 
 def _taken_over(delivery: WebhookDelivery, worker_id: str, now: int) -> bool:
@@ -71,35 +143,47 @@ async def record_attempt(
     rt: Runtime, delivery_id: int, worker_id: str, attempt: Attempt
 ) -> tuple[Outcome, WebhookDelivery | None]:
     """Settle one POST: delivered, retried after a backoff, superseded, or dead."""
-    async with rt.db.write() as uow:
-        now = rt.clock()
-        row = await uow.delivery(delivery_id, for_update=True)
-        if row is None or row.status != DeliveryStatus.PENDING or _taken_over(row, worker_id, now):
-            return Outcome.IGNORED, row
-        row.attempts += 1
-        row.last_attempt_at = now
-        row.worker_id = None
-        row.lease_until = None
-        if attempt.ok:
-            row.status = DeliveryStatus.DELIVERED
-            row.delivered_at = now
-            row.last_error = None
-            return Outcome.DELIVERED, row
-        row.last_error = (attempt.error or "failed")[:1000]
-        if not row.is_final and await uow.has_later_delivery(row):
-            row.status = DeliveryStatus.SUPERSEDED
-            return Outcome.SUPERSEDED, row
-        delay = retry_delay_ms(
-            row.attempts,
-            int(rt.settings.webhook_retry_base * 1000),
-            int(rt.settings.webhook_retry_max_interval * 1000),
-            rt.random,
-        )
-        if attempt.permanent or now + delay > row.expires_at:
-            row.status = DeliveryStatus.DEAD
-            return Outcome.DEAD, row
-        row.next_attempt_at = now + delay
-        return Outcome.RETRY, row
+    [settled], _ = await settle_and_claim(
+        rt, worker_id, [(delivery_id, attempt)], 0, lambda _: False
+    )
+    return settled.outcome, settled.row
+
+
+async def _settle(
+    uow: UnitOfWork,
+    rt: Runtime,
+    delivery_id: int,
+    row: WebhookDelivery | None,
+    worker_id: str,
+    attempt: Attempt,
+    now: int,
+) -> Settled:
+    if row is None or row.status != DeliveryStatus.PENDING or _taken_over(row, worker_id, now):
+        return Settled(delivery_id, Outcome.IGNORED, row)
+    row.attempts += 1
+    row.last_attempt_at = now
+    row.worker_id = None
+    row.lease_until = None
+    if attempt.ok:
+        row.status = DeliveryStatus.DELIVERED
+        row.delivered_at = now
+        row.last_error = None
+        return Settled(delivery_id, Outcome.DELIVERED, row)
+    row.last_error = (attempt.error or "failed")[:1000]
+    if not row.is_final and await uow.has_later_delivery(row):
+        row.status = DeliveryStatus.SUPERSEDED
+        return Settled(delivery_id, Outcome.SUPERSEDED, row)
+    delay = retry_delay_ms(
+        row.attempts,
+        int(rt.settings.webhook_retry_base * 1000),
+        int(rt.settings.webhook_retry_max_interval * 1000),
+        rt.random,
+    )
+    if attempt.permanent or now + delay > row.expires_at:
+        row.status = DeliveryStatus.DEAD
+        return Settled(delivery_id, Outcome.DEAD, row)
+    row.next_attempt_at = now + delay
+    return Settled(delivery_id, Outcome.RETRY, row)
 
 
 async def list_deliveries(

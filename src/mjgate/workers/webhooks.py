@@ -4,6 +4,12 @@ Deliveries run concurrently up to ``webhook_concurrency``, at most ``webhook_per
 one receiver host, so a slow or dead receiver holds a few slots and never the others'
 deliveries. The claim query only hands out the oldest row still owed of each task, so the
 pushes of one task go one after another, in order.
+
+A finished POST does not write its outcome itself: it is queued, and the loop records every
+outcome queued since its last turn and claims the next rows in one write transaction. A row
+whose outcome is not recorded yet keeps its lease, so it is neither claimed again nor lets
+its task's next push go first; if the process dies first, the lease runs out and the row is
+sent again (at least once).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import contextlib
 import logging
 import time
 from collections import Counter as Tally
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from mjgate.domain.webhooks import (
@@ -25,7 +32,7 @@ from mjgate.domain.webhooks import (
     sign,
 )
 from mjgate.providers.webhook_sender import SendResult, WebhookSender
-from mjgate.services.deliveries import Attempt, Outcome, claim_deliveries, record_attempt
+from mjgate.services.deliveries import Attempt, Outcome, Settled, settle_and_claim
 from mjgate.services.runtime import Runtime
 from mjgate.workers import webhook_metrics as metrics
 
@@ -49,6 +56,8 @@ class WebhookDeliverer:
         self._wake = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._per_host: Tally[str] = Tally()
+        # POSTs answered (or failed) whose outcome the next turn records.
+        self._finished: list[tuple[WebhookDelivery, SendResult]] = []
 
     @property
     def sender(self) -> WebhookSender:
@@ -88,7 +97,8 @@ class WebhookDeliverer:
             await self.close()
 
     async def start_due(self) -> int:
-        """Claim what is due and free to send, and start sending it in the background."""
+        """Record the outcomes of the POSTs that finished, claim what is due and free to
+        send, and start sending it in the background; the number of rows claimed."""
         settings = self.rt.settings
         free = settings.webhook_concurrency - len(self._in_flight)
         claimed_hosts: Tally[str] = Tally()
@@ -100,25 +110,51 @@ class WebhookDeliverer:
             claimed_hosts[host] += 1
             return True
 
-        claimed = await claim_deliveries(self.rt, self.worker_id, free, accept)
+        claimed = await self._turn(free, accept)
         for delivery in claimed:
-            assert delivery.id is not None
             self._per_host[receiver_host(delivery.url)] += 1
             sending = asyncio.create_task(self._deliver(delivery), name="mjgate-webhook")
-            self._in_flight[delivery.id] = sending
+            self._in_flight[_id(delivery)] = sending
         return len(claimed)
 
     async def drain(self) -> None:
-        """Wait for every POST in flight (each ends within the timeout)."""
+        """Wait for every POST in flight (each ends within the timeout), and record them."""
         while self._in_flight:
             await asyncio.wait(list(self._in_flight.values()))
+        if self._finished:
+            await self.record_finished()
+
+    async def record_finished(self) -> None:
+        """Record the outcomes queued so far, claiming nothing."""
+        await self._turn(0, lambda _: False)
+
+    async def _turn(
+        self, free: int, accept: Callable[[WebhookDelivery], bool]
+    ) -> list[WebhookDelivery]:
+        finished, self._finished = self._finished, []
+        attempts = [
+            (_id(delivery), Attempt(ok=result.ok, error=result.error, permanent=result.refused))
+            for delivery, result in finished
+        ]
+        try:
+            settled, claimed = await settle_and_claim(
+                self.rt, self.worker_id, attempts, free, accept
+            )
+        except BaseException:
+            # Not recorded: try again next turn (the leases still hold the rows meanwhile).
+            self._finished[:0] = finished
+            raise
+        for (delivery, result), outcome in zip(finished, settled, strict=True):
+            self._settled(delivery, result, outcome)
+        return claimed
 
     async def deliver_due(self, max_rounds: int = 1000) -> None:
         """For tests: send everything due now, round after round, until nothing is left."""
         for _ in range(max_rounds):
-            if not await self.start_due() and not self._in_flight:
+            if not await self.start_due() and not self._in_flight and not self._finished:
                 return
-            await asyncio.wait(list(self._in_flight.values()))
+            if self._in_flight:
+                await asyncio.wait(list(self._in_flight.values()))
         raise RuntimeError("webhook deliveries did not drain")
 
     async def close(self) -> None:
@@ -127,27 +163,29 @@ class WebhookDeliverer:
             self._sender = None
 
     async def _deliver(self, delivery: WebhookDelivery) -> None:
-        assert delivery.id is not None
         try:
             result = await self._post(delivery)
-            attempt = Attempt(ok=result.ok, error=result.error, permanent=result.refused)
-            outcome, row = await record_attempt(self.rt, delivery.id, self.worker_id, attempt)
-            self._count(delivery, result, outcome)
-            if outcome == Outcome.DEAD and row is not None:
-                log.warning(
-                    "webhook %s for task %s is dead after %d attempts: %s",
-                    delivery.id,
-                    delivery.task_id,
-                    row.attempts,
-                    row.last_error,
-                )
+            # Only now look up the queue: the loop swaps in a new list at each turn.
+            self._finished.append((delivery, result))
         except Exception:
             # The lease stays in the row; it runs out and the row is sent again.
             log.exception("webhook %s for task %s failed", delivery.id, delivery.task_id)
         finally:
-            self._in_flight.pop(delivery.id, None)
+            self._in_flight.pop(_id(delivery), None)
             self._per_host[receiver_host(delivery.url)] -= 1
-            self._wake.set()  # the task's next push, or a freed host slot, may be due now
+            self._wake.set()  # an outcome to record, a freed slot, the task's next push
+
+    def _settled(self, delivery: WebhookDelivery, result: SendResult, settled: Settled) -> None:
+        self._count(delivery, result, settled.outcome)
+        row = settled.row
+        if settled.outcome == Outcome.DEAD and row is not None:
+            log.warning(
+                "webhook %s for task %s is dead after %d attempts: %s",
+                delivery.id,
+                delivery.task_id,
+                row.attempts,
+                row.last_error,
+            )
 
     async def _post(self, delivery: WebhookDelivery) -> SendResult:
         body = delivery.body.encode()
@@ -176,3 +214,8 @@ class WebhookDeliverer:
             metrics.OUTCOMES.labels(outcome.value).inc()
         if outcome == Outcome.DELIVERED:
             metrics.LAG.observe(max(0, self.rt.clock() - delivery.created_at) / 1000)
+
+
+def _id(delivery: WebhookDelivery) -> int:
+    assert delivery.id is not None, "rows from the outbox have ids"
+    return delivery.id

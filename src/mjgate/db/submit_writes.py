@@ -14,6 +14,7 @@ ledger's unique (task_id, kind), the queue place drawn under the channel lock).
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import sqlite3
 import time
@@ -226,6 +227,7 @@ class SubmitWork:
 _NUMBERED = re.compile(r"\$(\d+)")
 
 
+@functools.cache  # a handful of statement texts, rewritten once each, not per statement
 def _sqlite_sql(sql: str) -> str:
     # SQLite numbers its parameters ``?N``: the same statement texts serve both databases.
     return _NUMBERED.sub(r"?\1", sql)

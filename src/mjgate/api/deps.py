@@ -21,7 +21,13 @@ def runtime(request: Request) -> Runtime:
     return rt
 
 
-def request_token(
+# The dependencies are ``async def``: FastAPI runs a plain ``def`` dependency on its thread
+# pool, a hop to another thread (and back through the GIL) for a dictionary lookup.
+async def runtime_dependency(request: Request) -> Runtime:
+    return runtime(request)
+
+
+async def request_token(
     authorization: Annotated[str | None, Header()] = None,
     mj_api_secret: Annotated[str | None, Header(alias="mj-api-secret")] = None,
 ) -> str | None:
@@ -64,7 +70,7 @@ def submit_options(request: Request, body: CommonFields) -> SubmitOptions:
     )
 
 
-RuntimeDep = Annotated[Runtime, Depends(runtime)]
+RuntimeDep = Annotated[Runtime, Depends(runtime_dependency)]
 CallerDep = Annotated[Caller, Depends(caller)]
 # For reads that authenticate in the same statement as they read (services.queries).
 TokenDep = Annotated[str | None, Depends(request_token)]

@@ -14,15 +14,26 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from typing import Any, Protocol, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]  # no stubs ship with asyncpg
 import orjson
 
+from mjgate.db.submit_writes import ENABLED_CHANNELS, active_counts_sql, channel_from_row
 from mjgate.domain.accounts import TokenHolder
-from mjgate.domain.tasks import BotType, Mode, TaskAction, TaskRecord, TaskStatus, TaskVersion
+from mjgate.domain.channels import Channel
+from mjgate.domain.tasks import (
+    ACTIVE_STATUSES,
+    BotType,
+    Mode,
+    TaskAction,
+    TaskRecord,
+    TaskStatus,
+    TaskVersion,
+)
 
 T = TypeVar("T")
 Row = Sequence[Any]
@@ -169,7 +180,17 @@ class PolledReads(Protocol):
         """The tasks among ``task_ids``, whoever holds them: for ids already checked."""
         ...
 
+    async def enabled_channels(self) -> list[Channel]: ...
+
+    async def active_counts(self, channel_ids: Sequence[int]) -> dict[int, int]:
+        """Each of these channels' tasks that hold or wait for a slot."""
+        ...
+
     async def close(self) -> None: ...
+
+
+def _counts(rows: Sequence[Row]) -> dict[int, int]:
+    return {int(channel_id): int(count) for channel_id, count in rows}
 
 
 def _sqlite_placeholder(_n: int) -> str:
@@ -290,6 +311,21 @@ class SqlitePolledReads:
 
         return await self._read(read)
 
+    async def enabled_channels(self) -> list[Channel]:
+        def read(connection: sqlite3.Connection) -> list[Channel]:
+            return [channel_from_row(row) for row in connection.execute(ENABLED_CHANNELS)]
+
+        return await self._read(read)
+
+    async def active_counts(self, channel_ids: Sequence[int]) -> dict[int, int]:
+        ids = list(channel_ids)
+        sql = active_counts_sql(ACTIVE_STATUSES, f"channel_id IN ({', '.join('?' * len(ids))})")
+
+        def read(connection: sqlite3.Connection) -> dict[int, int]:
+            return _counts(connection.execute(sql, ids).fetchall())
+
+        return await self._read(read)
+
     async def close(self) -> None:
         executor, self._executor = self._executor, None
         if executor is not None:
@@ -311,6 +347,7 @@ _PG_TOKEN = token_sql(_pg_placeholder)
 _PG_TASKS = token_and_tasks_sql(_pg_placeholder, "k.id = ANY($2::text[])")
 _PG_VERSIONS = token_and_tasks_sql(_pg_placeholder, "k.id = ANY($2::text[])", _VERSION_COLUMNS)
 _PG_RECORDS = tasks_sql("k.id = ANY($1::text[])")
+_PG_COUNTS = active_counts_sql(ACTIVE_STATUSES, "channel_id = ANY($1::int[])")
 PG_READ_POOL_SIZE = 10
 
 
@@ -371,6 +408,21 @@ class PostgresPolledReads:
     async def task_records(self, task_ids: Sequence[str]) -> list[TaskRecord]:
         pool = await self._ready_pool()
         return [task_record(tuple(row)) for row in await pool.fetch(_PG_RECORDS, list(task_ids))]
+
+    async def enabled_channels(self) -> list[Channel]:
+        pool = await self._ready_pool()
+        return [channel_from_row(tuple(row)) for row in await pool.fetch(ENABLED_CHANNELS)]
+
+    async def active_counts(self, channel_ids: Sequence[int]) -> dict[int, int]:
+        pool = await self._ready_pool()
+        return _counts([tuple(row) for row in await pool.fetch(_PG_COUNTS, list(channel_ids))])
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection of the pool, for a caller's own transaction."""
+        pool = await self._ready_pool()
+        async with pool.acquire() as connection:
+            yield connection
 
     async def close(self) -> None:
         pool, self._pool, self._opening = self._pool, None, None

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from mjgate.db.repos import UnitOfWork
+from mjgate.db.submit_writes import QuotaWork
 from mjgate.domain.accounts import LedgerEntry, LedgerKind
 from mjgate.domain.tasks import Task
 from mjgate.errors import QuotaNotEnough
 
 
-async def charge_task(uow: UnitOfWork, task: Task, price: int, now: int) -> None:
+async def charge_task(uow: QuotaWork, task: Task, price: int, now: int) -> None:
     """Take the price in the transaction that creates the task: both happen or neither."""
     task.price = price
     if price <= 0:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from mjgate.db.repos import UnitOfWork
+from mjgate.db.submit_writes import PriceWork
 from mjgate.domain.pricing import PriceList
 from mjgate.domain.tasks import Mode, TaskAction
 from mjgate.errors import PriceKeyInvalid
 from mjgate.services.runtime import Runtime
 
 
-async def current_prices(rt: Runtime, uow: UnitOfWork) -> PriceList:
+async def current_prices(rt: Runtime, uow: PriceWork) -> PriceList:
     """Shipped defaults, then the settings' overrides (parsed once, at start), then the
     operator's, read from the database in the caller's transaction."""
     return rt.prices.with_overrides(await uow.price_overrides())

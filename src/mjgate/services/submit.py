@@ -152,7 +152,8 @@ async def create_task(
     params = dict(draft.params)
     params.setdefault("seed", rt.random.randrange(1, 2**31))
     inputs = dict(params.get("inputs", {}))
-    inputs.update(await asyncio.to_thread(_store_inputs, rt, task_id, draft.new_inputs))
+    if draft.new_inputs:  # storing files is blocking work; a bare prompt needs no thread
+        inputs.update(await asyncio.to_thread(_store_inputs, rt, task_id, draft.new_inputs))
     params["inputs"] = inputs
     if draft.parent is not None:
         # A follow-up on an upstream's task names the parent there by the upstream's id.
@@ -212,19 +213,21 @@ async def create_task(
 
 async def _candidate_channels(rt: Runtime, draft: Draft, mode: Mode) -> list[Channel]:
     """A follow-up stays on its parent's channel; new work goes to the least loaded first."""
-    async with rt.db.read() as uow:
-        if draft.parent is not None:
-            assert draft.parent.channel_id is not None
+    if draft.parent is not None:
+        assert draft.parent.channel_id is not None
+        async with rt.db.read() as uow:
             channel = await uow.channel_by_id(draft.parent.channel_id)
-            if channel is None or not channel.enabled:
-                raise NoAvailableChannel("The channel that made the parent task is not available.")
-            return [channel]
-        channels = [
-            c for c in await uow.channels(enabled_only=True) if c.serves(draft.action, mode)
-        ]
-        loads = await uow.active_counts()
+        if channel is None or not channel.enabled:
+            raise NoAvailableChannel("The channel that made the parent task is not available.")
+        return [channel]
+    # Single statements outside any transaction: the order only prefers the least loaded;
+    # the decision itself is counted again under the channel's lock.
+    channels = [c for c in await rt.db.reads.enabled_channels() if c.serves(draft.action, mode)]
     if not channels:
         raise NoAvailableChannel()
+    loads: dict[int, int] = {}
+    if len(channels) > 1:  # one channel has no order to choose
+        loads = await rt.db.reads.active_counts([c.id for c in channels if c.id is not None])
     healthy = rank_channels(channels, loads, rt.clock())
     if not healthy:
         raise NoAvailableChannel("Every channel that serves this is resting after failures.")
@@ -251,7 +254,12 @@ async def _insert_on_channel(
 ) -> SubmitAnswer:
     assert channel.id is not None
     now = task.submit_time
-    async with rt.db.write() as uow:
+    async with rt.db.submit_write() as uow:
+        # Priced before the channel's lock is taken (on PostgreSQL that lock is what other
+        # submits queue behind), and before the insert: the row is written once, priced.
+        prices = await current_prices(rt, uow)
+        price = prices.price_of(task.action, task.mode)
+        task.price = price
         locked = await uow.lock_channel(channel.id)
         if locked is None or locked.id is None or not locked.enabled:
             raise QueueFull()
@@ -261,13 +269,13 @@ async def _insert_on_channel(
             code, ahead = 21, 0
             task.deadline_at = now + int(rt.settings.modal_timeout * 1000)
         else:
-            active = await uow.count_by_status(locked.id, ACTIVE_STATUSES)
+            active, queue_seq = await uow.load_and_next_seq(locked.id, ACTIVE_STATUSES)
             decision = decide_queue(active, locked.core_size, locked.queue_size)
             if decision is None:
                 raise QueueFull()
             code, ahead = decision.code, decision.ahead
             task.deadline_at = now + int(rt.settings.queue_timeout * 1000)
-            task.queue_seq = await uow.next_queue_seq(locked.id)
+            task.queue_seq = queue_seq
             if start_now and code == 1:
                 # Reserved for the submit path, which hands it over itself (handover.py);
                 # the lease keeps pollers away until the upstream has answered.
@@ -288,8 +296,7 @@ async def _insert_on_channel(
                 task.description = draft.description_for(task.id)
         else:
             raise MjgateError("No free task id could be drawn.")
-        prices = await current_prices(rt, uow)
-        await charge_task(uow, task, prices.price_of(task.action, task.mode), now)
+        await charge_task(uow, task, price, now)
         await enqueue_webhook(uow, rt, task, now)
     return submit_answer(task, code, ahead)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from mjgate.db.repos import UnitOfWork
+from mjgate.db.submit_writes import OutboxWork
 from mjgate.domain.tasks import Task
 from mjgate.domain.webhooks import WebhookDelivery
 from mjgate.services.runtime import Runtime
@@ -38,7 +38,7 @@ def new_event_id(rt: Runtime) -> str:
 
 
 async def enqueue_webhook(
-    uow: UnitOfWork,
+    uow: OutboxWork,
     rt: Runtime,
     task: Task,
     now: int,

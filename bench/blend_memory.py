@@ -2,8 +2,10 @@
 loop keeps answering other requests meanwhile (issue 7).
 
 Starts ``mjgate serve --no-workers`` on a loopback port with a temporary SQLite database,
-resets the process's peak-RSS mark, posts one blend while another client asks ``/healthz``
-every 5 ms, then reads the peak (VmHWM) and the slowest ``/healthz`` answer. It stops what
+resets the process's peak-RSS mark, posts one blend while another client, on its own thread
+and event loop, asks ``/healthz`` every 5 ms, then reads the peak (VmHWM) and the slowest
+``/healthz`` answer. The blend's body is encoded before anything is timed: encoding 53 MiB of
+JSON on the prober's own loop would count the client's stall as the server's. It stops what
 it started.
 
     .venv/bin/python bench/blend_memory.py [--images 5] [--mib 8]
@@ -12,14 +14,16 @@ it started.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
+import concurrent.futures
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import httpx
+import orjson
 from bench.http_paths import AUTH, BIN, TOKEN, free_port, running
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -33,27 +37,31 @@ def status_kib(pid: int, field: str) -> int:
     raise RuntimeError(f"no {field} for {pid}")
 
 
-async def measure(base: str, images: list[str]) -> tuple[float, float]:
-    """Seconds the blend took, and the slowest /healthz answer (ms) while it ran."""
+def probe(base: str, done: threading.Event) -> float:
+    """The slowest /healthz answer (ms) until ``done``, from a thread of its own."""
     slowest = 0.0
-    done = asyncio.Event()
-    async with httpx.AsyncClient(base_url=base, headers=AUTH, timeout=120) as client:
+    with httpx.Client(base_url=base, timeout=120) as client:
+        while not done.is_set():
+            started = time.perf_counter()
+            client.get("/healthz")
+            slowest = max(slowest, (time.perf_counter() - started) * 1000)
+            time.sleep(0.005)
+    return slowest
 
-        async def probe() -> None:
-            nonlocal slowest
-            while not done.is_set():
-                started = time.perf_counter()
-                await client.get("/healthz")
-                slowest = max(slowest, (time.perf_counter() - started) * 1000)
-                await asyncio.sleep(0.005)
 
-        prober = asyncio.create_task(probe())
-        await asyncio.sleep(0.2)
+def measure(base: str, body: bytes) -> tuple[float, float]:
+    """Seconds the blend took, and the slowest /healthz answer (ms) while it ran."""
+    done = threading.Event()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        prober = pool.submit(probe, base, done)
+        time.sleep(0.2)
+        headers = {**AUTH, "Content-Type": "application/json"}
         started = time.perf_counter()
-        answer = await client.post("/mj/submit/blend", json={"base64Array": images})
+        with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
+            answer = client.post("/mj/submit/blend", content=body)
         took = time.perf_counter() - started
         done.set()
-        await prober
+        slowest = prober.result()
     if answer.json().get("code") not in (1, 22):
         raise RuntimeError(f"blend refused: {answer.text}")
     return took, slowest
@@ -70,6 +78,7 @@ def main() -> None:
         + base64.b64encode(PNG_SIGNATURE + os.urandom(size - len(PNG_SIGNATURE))).decode()
         for _ in range(args.images)
     ]
+    body = orjson.dumps({"base64Array": images})
     with tempfile.TemporaryDirectory(prefix="mjgate-bench-") as tmp:
         env = {
             **os.environ,
@@ -85,14 +94,14 @@ def main() -> None:
             pid = server.pid
             before = status_kib(pid, "VmRSS")
             Path(f"/proc/{pid}/clear_refs").write_text("5")  # reset the peak-RSS mark
-            took, slowest = asyncio.run(measure(base, images))
+            took, slowest = measure(base, body)
             peak = status_kib(pid, "VmHWM")
     decoded_mib = args.images * args.mib
     growth_mib = max(0, peak - before) / 1024
     print(f"blend of {args.images} x {args.mib} MiB (decoded payload {decoded_mib} MiB)")
     print("| measure | value | target |")
     print("|---|---:|---:|")
-    print(f"| request body | {sum(len(i) for i in images) / MIB:.0f} MiB | |")
+    print(f"| request body | {len(body) / MIB:.0f} MiB | |")
     print(f"| answer time | {took * 1000:.0f} ms | |")
     ratio = growth_mib / decoded_mib
     print(f"| peak RSS growth | {growth_mib:.0f} MiB ({ratio:.1f}x payload) | <= 4x |")

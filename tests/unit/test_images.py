@@ -233,3 +233,56 @@ def test_is_http_url_length_limit_is_inclusive_and_configurable() -> None:
 @given(st.text(max_size=200))
 def test_is_http_url_never_raises(value: str) -> None:
     assert is_http_url(value) in (True, False)
+
+
+def _decode_whole(value: str, max_bytes: int) -> ImageData:
+    """The one-call decode the stepped one must match: strip, cut the data URL's header,
+    drop whitespace, pad, ``b64decode(validate=True)``, sniff."""
+    text = value.strip()
+    if text[:5].lower() == "data:":
+        header, comma, text = text.partition(",")
+        if not comma or header.rsplit(";", 1)[-1].strip().lower() != "base64":
+            raise Base64IsInvalid()
+    compact = "".join(text.split())
+    compact += "=" * (-len(compact) % 4)
+    try:
+        data = base64.b64decode(compact, validate=True)
+    except ValueError as exc:  # binascii.Error is a ValueError
+        raise Base64IsInvalid() from exc
+    kind = sniff_image_type(data)
+    if kind is None:
+        raise Base64IsInvalid()
+    return ImageData(data, *kind)
+
+
+STEPPED_CASES = [
+    b64(PNG),
+    "data:image/png;base64," + b64(JPEG),
+    b64(PNG).rstrip("="),  # padding dropped
+    " \n" + "\r\n".join(b64(WEBP)[i : i + 7] for i in range(0, len(b64(WEBP)), 7)) + "\n",
+    b64(GIF89)[:8] + "\t \u2003" + b64(GIF89)[8:],  # whitespace str.split knows, not only ASCII
+    b64(PNG[:3]) + b64(PNG[3:]),  # padding in the middle: refused
+    b64(PNG[:4]) + b64(PNG[4:]),  # "==" ending a step (of 8) and more after it: refused
+    b64(PNG) + "é",  # a non-ASCII character
+    b64(PNG)[:-4] + "!!!!",
+    "=" + b64(PNG)[1:],
+    "data:image/png;base64,",
+]
+
+
+@pytest.mark.parametrize("value", STEPPED_CASES)
+def test_decoding_in_steps_matches_decoding_whole(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    from mjgate.domain import images
+
+    monkeypatch.setattr(images, "STEP", 8)  # every case crosses many step boundaries
+    try:
+        expected: ImageData | type[Exception] = _decode_whole(value, MAX)
+    except Base64IsInvalid:
+        expected = Base64IsInvalid
+    if expected is Base64IsInvalid:
+        with pytest.raises(Base64IsInvalid):
+            decode_image(value, MAX)
+    else:
+        assert decode_image(value, MAX) == expected

@@ -6,6 +6,7 @@ the button (PROTOCOL §3, §5, §6).
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -149,8 +150,10 @@ async def submit_modal(
     if params.get("op") == "inpaint":
         if not mask_base64:
             raise MaskBase64IsRequired()
-        mask = inputs.decode(rt, mask_base64)
-        mask_key = rt.storage.put(rt.storage.new_key(task.id, "mask", mask.extension), mask.data)
+        mask = await inputs.decode_off_loop(rt, mask_base64)
+        mask_key = await asyncio.to_thread(
+            rt.storage.put, rt.storage.new_key(task.id, "mask", mask.extension), mask.data
+        )
     now = rt.clock()
     async with rt.db.write() as uow:
         locked = await uow.task(task_id_text(task_id), for_update=True)

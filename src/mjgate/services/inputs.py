@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -15,6 +16,26 @@ from mjgate.storage import StoredFileMissing
 
 def decode(rt: Runtime, value: object) -> ImageData:
     return decode_image(value, rt.settings.max_image_bytes)
+
+
+# Values shorter than this are decoded where they are: a thread hop would cost more.
+OFF_LOOP_CHARS = 64 * 1024
+
+
+async def decode_off_loop(rt: Runtime, value: object) -> ImageData:
+    """``decode`` in a worker thread for a large value, so the event loop keeps serving."""
+    if isinstance(value, str) and len(value) >= OFF_LOOP_CHARS:
+        return await asyncio.to_thread(decode, rt, value)
+    return decode(rt, value)
+
+
+async def image_reference_off_loop(
+    rt: Runtime, value: object
+) -> tuple[ImageData | None, str | None, str | None]:
+    """``image_reference``, in a worker thread for a large value."""
+    if isinstance(value, str) and len(value) >= OFF_LOOP_CHARS:
+        return await asyncio.to_thread(image_reference, rt, value)
+    return image_reference(rt, value)
 
 
 def image_reference(rt: Runtime, value: object) -> tuple[ImageData | None, str | None, str | None]:

@@ -64,7 +64,7 @@ async def submit_imagine(
     draft = Draft(TaskAction.IMAGINE, prompt=text, description=f"/imagine {text}")
     draft.params["op"] = "imagine"
     for n, item in enumerate(references[:5]):
-        draft.new_inputs[f"ref{n}"] = inputs.decode(rt, item)
+        draft.new_inputs[f"ref{n}"] = await inputs.decode_off_loop(rt, item)
     return await create_task(rt, caller, options, draft)
 
 
@@ -109,7 +109,7 @@ async def submit_describe(
     draft = Draft(TaskAction.DESCRIBE, params={"op": "describe"})
     first = base64 or (_image_list(base64_array) or [None])[0]
     if first:
-        image = inputs.decode(rt, first)
+        image = await inputs.decode_off_loop(rt, first)
         draft.new_inputs["image"] = image
     elif link:
         if not is_http_url(link):
@@ -136,8 +136,8 @@ async def submit_shorten(
     return await create_task(rt, caller, options, draft)
 
 
-def _attach_image(rt: Runtime, draft: Draft, role: str, value: object) -> None:
-    image, key, url = inputs.image_reference(rt, value)
+async def _attach_image(rt: Runtime, draft: Draft, role: str, value: object) -> None:
+    image, key, url = await inputs.image_reference_off_loop(rt, value)
     if image is not None:
         draft.new_inputs[role] = image
     elif key is not None:
@@ -160,9 +160,9 @@ async def submit_edits(
         raise Base64IsRequired("edits needs an image (a URL or a data URL).")
     draft = Draft(TaskAction.EDITS, prompt=text, description=f"/edits {text}")
     draft.params["op"] = "edits"
-    _attach_image(rt, draft, "image", image)
+    await _attach_image(rt, draft, "image", image)
     if mask_base64:
-        draft.new_inputs["mask"] = inputs.decode(rt, mask_base64)
+        draft.new_inputs["mask"] = await inputs.decode_off_loop(rt, mask_base64)
     return await create_task(rt, caller, options, draft)
 
 
@@ -172,8 +172,8 @@ async def submit_swap_face(
     if not source or not target:
         raise SourceAndTargetRequired()
     draft = Draft(TaskAction.SWAP_FACE, description="/swap_face", params={"op": "swap_face"})
-    draft.new_inputs["source"] = inputs.decode(rt, source)
-    draft.new_inputs["target"] = inputs.decode(rt, target)
+    draft.new_inputs["source"] = await inputs.decode_off_loop(rt, source)
+    draft.new_inputs["target"] = await inputs.decode_off_loop(rt, target)
     return await create_task(rt, caller, options, draft)
 
 
@@ -227,7 +227,7 @@ async def submit_video(
             draft.params["inputs"] = {"image": parent.result["image"]}
         draft.description = f"/video {parent.id} {chosen}"
     elif image:
-        _attach_image(rt, draft, "image", image)
+        await _attach_image(rt, draft, "image", image)
         draft.description = f"/video {text}".rstrip()
     elif text:
         draft.description = f"/video {text}"

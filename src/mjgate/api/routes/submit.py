@@ -1,4 +1,9 @@
-"""POST /mj/submit/* and /mj/insight-face/swap: new work and follow-ups (PROTOCOL §3)."""
+"""POST /mj/submit/* and /mj/insight-face/swap: new work and follow-ups (PROTOCOL §3).
+
+Routes that may carry images read their body with ``api.bodies`` (parsed off the event
+loop), parsed before authentication and checked against the model after it, the order
+FastAPI keeps for the bodies it reads itself.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from mjgate.api.bodies import JsonBody, documented, validated
 from mjgate.api.deps import CallerDep, RuntimeDep, public_base, submit_options
 from mjgate.api.errors import envelope
 from mjgate.api.schemas import (
@@ -33,26 +39,35 @@ def answer(result: SubmitAnswer) -> Envelope:
     return envelope(result.code, result.description, result.result, **result.properties)
 
 
-@router.post("/submit/imagine", summary="Imagine: a grid of four images from a prompt")
-async def imagine(body: ImagineBody, request: Request, rt: RuntimeDep, who: CallerDep) -> Envelope:
+@router.post(
+    "/submit/imagine",
+    summary="Imagine: a grid of four images from a prompt",
+    openapi_extra=documented(ImagineBody),
+)
+async def imagine(raw: JsonBody, request: Request, rt: RuntimeDep, who: CallerDep) -> Envelope:
+    body = validated(ImagineBody, raw)
     options = submit_options(request, body)
     return answer(
         await submissions.submit_imagine(rt, who, options, body.prompt, body.base64_array)
     )
 
 
-@router.post("/submit/blend", summary="Blend 2 to 5 images")
-async def blend(body: BlendBody, request: Request, rt: RuntimeDep, who: CallerDep) -> Envelope:
+@router.post("/submit/blend", summary="Blend 2 to 5 images", openapi_extra=documented(BlendBody))
+async def blend(raw: JsonBody, request: Request, rt: RuntimeDep, who: CallerDep) -> Envelope:
+    body = validated(BlendBody, raw)
     options = submit_options(request, body)
     return answer(
         await submissions.submit_blend(rt, who, options, body.base64_array, body.dimensions)
     )
 
 
-@router.post("/submit/describe", summary="Describe: four prompts for an image")
-async def describe(
-    body: DescribeBody, request: Request, rt: RuntimeDep, who: CallerDep
-) -> Envelope:
+@router.post(
+    "/submit/describe",
+    summary="Describe: four prompts for an image",
+    openapi_extra=documented(DescribeBody),
+)
+async def describe(raw: JsonBody, request: Request, rt: RuntimeDep, who: CallerDep) -> Envelope:
+    body = validated(DescribeBody, raw)
     options = submit_options(request, body)
     return answer(
         await submissions.submit_describe(
@@ -77,8 +92,13 @@ async def action(body: ActionBody, request: Request, rt: RuntimeDep, who: Caller
     )
 
 
-@router.post("/submit/modal", summary="Continue a task that waits in MODAL")
-async def modal(body: ModalBody, rt: RuntimeDep, who: CallerDep) -> Envelope:
+@router.post(
+    "/submit/modal",
+    summary="Continue a task that waits in MODAL",
+    openapi_extra=documented(ModalBody),
+)
+async def modal(raw: JsonBody, rt: RuntimeDep, who: CallerDep) -> Envelope:
+    body = validated(ModalBody, raw)
     return answer(
         await followups.submit_modal(rt, who, body.task_id, body.prompt, body.mask_base64)
     )
@@ -100,8 +120,13 @@ async def simple_change(
     return answer(await followups.submit_simple_change(rt, who, options, body.content))
 
 
-@router.post("/submit/video", summary="A video from a prompt, an image or a finished task")
-async def video(body: VideoBody, request: Request, rt: RuntimeDep, who: CallerDep) -> Envelope:
+@router.post(
+    "/submit/video",
+    summary="A video from a prompt, an image or a finished task",
+    openapi_extra=documented(VideoBody),
+)
+async def video(raw: JsonBody, request: Request, rt: RuntimeDep, who: CallerDep) -> Envelope:
+    body = validated(VideoBody, raw)
     options = submit_options(request, body)
     return answer(
         await submissions.submit_video(
@@ -118,24 +143,35 @@ async def video(body: VideoBody, request: Request, rt: RuntimeDep, who: CallerDe
     )
 
 
-@router.post("/submit/edits", summary="Edit an image towards a prompt")
-async def edits(body: EditsBody, request: Request, rt: RuntimeDep, who: CallerDep) -> Envelope:
+@router.post(
+    "/submit/edits", summary="Edit an image towards a prompt", openapi_extra=documented(EditsBody)
+)
+async def edits(raw: JsonBody, request: Request, rt: RuntimeDep, who: CallerDep) -> Envelope:
+    body = validated(EditsBody, raw)
     options = submit_options(request, body)
     return answer(
         await submissions.submit_edits(rt, who, options, body.prompt, body.image, body.mask_base64)
     )
 
 
-@router.post("/submit/upload-discord-images", summary="Store images; answers their URLs")
-async def upload(body: UploadBody, request: Request, rt: RuntimeDep, who: CallerDep) -> Envelope:
+@router.post(
+    "/submit/upload-discord-images",
+    summary="Store images; answers their URLs",
+    openapi_extra=documented(UploadBody),
+)
+async def upload(raw: JsonBody, request: Request, rt: RuntimeDep, who: CallerDep) -> Envelope:
+    body = validated(UploadBody, raw)
     urls = await submissions.upload_images(rt, who, body.base64_array, public_base(request))
     return envelope(1, "Submit success", urls)
 
 
-@router.post("/insight-face/swap", summary="Swap the face of the source onto the target")
-async def swap_face(
-    body: SwapFaceBody, request: Request, rt: RuntimeDep, who: CallerDep
-) -> Envelope:
+@router.post(
+    "/insight-face/swap",
+    summary="Swap the face of the source onto the target",
+    openapi_extra=documented(SwapFaceBody),
+)
+async def swap_face(raw: JsonBody, request: Request, rt: RuntimeDep, who: CallerDep) -> Envelope:
+    body = validated(SwapFaceBody, raw)
     options = submit_options(request, body)
     return answer(
         await submissions.submit_swap_face(rt, who, options, body.source_base64, body.target_base64)

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import httpx
 import orjson
-from bench.http_paths import AUTH, BIN, TOKEN, free_port, running
+from http_paths import AUTH, BIN, TOKEN, running
+from scratch import free_port
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MIB = 1024 * 1024

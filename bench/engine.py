@@ -29,8 +29,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
+from scratch import database, free_port
 
 BIN = Path(sys.executable).parent
 TOKEN = "mjg_bench-admin-token"
@@ -40,15 +40,6 @@ LAYOUTS = {
     "two": [["serve"], ["serve"]],
     "split": [["serve", "--no-workers"], ["worker"]],
 }
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager
@@ -145,27 +136,6 @@ async def measure(bases: list[str], tasks: int, concurrency: int, probes: int) -
         "p95": delays[max(0, round(0.95 * len(delays)) - 1)],
         "rate": tasks / (span_ms / 1000),
     }
-
-
-async def _pg(url: str, sql: str) -> None:
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
-
-
-@contextmanager
-def database(postgres: str | None, data_dir: Path) -> Iterator[str]:
-    if postgres is None:
-        yield f"sqlite:///{data_dir / 'mjgate.db'}"
-        return
-    name = f"mjgate_bench_engine_{os.getpid()}"
-    asyncio.run(_pg(postgres, f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{postgres.rsplit('/', 1)[0]}/{name}"
-    finally:
-        asyncio.run(_pg(postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def main() -> None:

@@ -23,7 +23,6 @@ import asyncio
 import os
 import re
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+from scratch import database, free_port
 
 from mjgate.db.tables import tasks as tasks_table
 
@@ -50,13 +50,6 @@ class Figures:
     requests_per_second: float
     p50_ms: float
     p99_ms: float
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager
@@ -223,27 +216,6 @@ def seed(base: str, imagines: int, shortens: int) -> list[str]:
                 return ids
             time.sleep(0.5)
     raise RuntimeError("seeding did not finish")
-
-
-async def _pg(url: str, sql: str) -> None:
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
-
-
-@contextmanager
-def database(postgres: str | None, data_dir: Path) -> Iterator[str]:
-    if postgres is None:
-        yield f"sqlite:///{data_dir / 'mjgate.db'}"
-        return
-    name = f"mjgate_bench_{os.getpid()}"
-    asyncio.run(_pg(postgres, f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{postgres.rsplit('/', 1)[0]}/{name}"
-    finally:
-        asyncio.run(_pg(postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def main() -> None:

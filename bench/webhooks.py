@@ -16,20 +16,18 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
+from scratch import database, free_port
 
 from mjgate.db.migrate import upgrade_database
 from mjgate.domain.tasks import TaskStatus
@@ -78,13 +76,6 @@ def serve_receiver(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def receiver_process() -> Iterator[str]:
     port = free_port()
@@ -106,27 +97,6 @@ def receiver_process() -> Iterator[str]:
 
 
 # --- the database -----------------------------------------------------------------------
-
-
-async def _pg(url: str, sql: str) -> None:
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
-
-
-@contextmanager
-def database(postgres: str | None, data_dir: Path) -> Iterator[str]:
-    if postgres is None:
-        yield f"sqlite:///{data_dir / 'mjgate.db'}"
-        return
-    name = f"mjgate_bench_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_pg(postgres, f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{postgres.rsplit('/', 1)[0]}/{name}"
-    finally:
-        asyncio.run(_pg(postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @asynccontextmanager

@@ -72,6 +72,13 @@ class Proc:
         except httpx.TransportError:
             return False
 
+    def freeze(self) -> None:
+        """SIGSTOP: the process holds everything it has and does nothing more."""
+        self.popen.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self.popen.send_signal(signal.SIGCONT)
+
     def kill(self) -> None:
         """SIGKILL: the process gets no chance to tidy up, as in a crash."""
         self.popen.send_signal(signal.SIGKILL)

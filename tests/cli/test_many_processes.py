@@ -137,16 +137,25 @@ async def test_two_http_and_two_worker_processes_survive_a_killed_worker(
         ids = await _submit_all([http_1, http_2])
         submitted = time.monotonic()
 
-        # Midway: a fair share done, and the victim holding running tasks right now.
+        # Midway: a fair share done, and the victim holding running tasks right now. The victim
+        # is frozen before its holdings are read: a task it finished between the read and the
+        # kill would otherwise count as orphaned without ever being taken over.
         marker = f":{victim.pid}:"
         deadline = time.monotonic() + 60
         while True:
             tasks = await _all_tasks(rt, ids)
             done = sum(t.status == TaskStatus.SUCCESS for t in tasks)
-            held = [t for t in tasks if t.worker_id and marker in t.worker_id and not t.is_final]
-            if done >= TASKS // 4 and held:
-                break
-            assert time.monotonic() < deadline, f"{done} done, victim holds {len(held)}"
+            if done >= TASKS // 4:
+                victim.freeze()
+                await asyncio.sleep(0.2)  # let a commit already on the wire land
+                tasks = await _all_tasks(rt, ids)
+                held = [
+                    t for t in tasks if t.worker_id and marker in t.worker_id and not t.is_final
+                ]
+                if held:
+                    break
+                victim.thaw()
+            assert time.monotonic() < deadline, f"{done} done, victim holds nothing"
             await asyncio.sleep(0.02)
         victim.kill()
         killed = time.monotonic()

@@ -6,12 +6,14 @@ wrk load against each path and prints requests/s, p50, p99 and the ratio to the 
 Everything it starts it stops; the data dir (and PostgreSQL database) is temporary.
 
     .venv/bin/python bench/http_paths.py [--postgres URL] [--seconds 10] [--connections 64]
-        [--large 1000000] [--processes 2]
+        [--large 1000000] [--processes 2] [--profile DIR]
 
 ``--large N`` then fills the tasks table to N rows and measures fetch again (an index
 that does not match the query shows here); ``--processes 2`` serves fetch from two
 mjgate processes at once (two ports, half the connections each) to check that HTTP
-processes scale on one database.
+processes scale on one database. ``--profile DIR`` samples the mjgate process with py-spy
+while each path is loaded, writes the collapsed stacks to DIR and prints where the time goes
+(the functions most often on the stack, and most often at its top).
 
 Needs wrk (Debian: apt-get install wrk).
 """
@@ -28,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -158,6 +161,52 @@ def parse_wrk(output: str, url: str) -> Figures:
     return Figures(rps, percentile("50"), percentile("99"))
 
 
+@contextmanager
+def profiled(pid: int, seconds: int, out: Path | None, name: str) -> Iterator[None]:
+    """py-spy samples ``pid`` for ``seconds`` while the body runs; the stacks go to out."""
+    if out is None:
+        yield
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    stacks = out / f"{re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-')}.txt"
+    record = ["record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200"]
+    spy = subprocess.Popen(
+        [str(BIN / "py-spy"), *record, "--format", "raw", "--nonblocking", "-o", str(stacks)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        spy.wait(timeout=seconds + 60)
+    print(f"\n{name}: {stacks}")
+    print(where_the_time_goes(stacks.read_text()))
+
+
+def where_the_time_goes(collapsed: str, top: int = 12) -> str:
+    """From py-spy's collapsed stacks: shares of samples on the stack and at its top."""
+    inclusive: Counter[str] = Counter()
+    leaf: Counter[str] = Counter()
+    total = 0
+    for line in collapsed.splitlines():
+        frames, _, count = line.rpartition(" ")
+        if not frames or not count.isdigit():
+            continue
+        samples = int(count)
+        total += samples
+        names = [f.split(" (")[0] + " " + f.rsplit("/", 1)[-1] for f in frames.split(";")]
+        for each in set(names):
+            inclusive[each] += samples
+        leaf[names[-1]] += samples
+    if not total:
+        return "  (no samples)"
+    rows = ["  on the stack:"]
+    rows += [f"    {n / total:5.1%}  {f}" for f, n in inclusive.most_common(top)]
+    rows += ["  at the top:"]
+    rows += [f"    {n / total:5.1%}  {f}" for f, n in leaf.most_common(top)]
+    return "\n".join(rows)
+
+
 def fill_tasks(url: str, model_id: str, total: int) -> None:
     """Copies of one seeded task under new ids until the table holds ``total`` rows, in
     one INSERT ... SELECT (ids start with 0, so they never meet real ones)."""
@@ -228,6 +277,7 @@ def main() -> None:
     parser.add_argument("--imagines", type=int, default=20)
     parser.add_argument("--large", type=int, default=0, help="then fill to N tasks, fetch again")
     parser.add_argument("--processes", type=int, default=1, help="then fetch from N processes")
+    parser.add_argument("--profile", type=Path, help="py-spy each mjgate path, stacks to DIR")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
@@ -277,30 +327,17 @@ def main() -> None:
             )
         fill_tasks(url, ids[0], 1000)
         serve = [mjgate, "serve", "--no-workers", "--port", str(port)]
-        with running(serve, env, f"{base}/healthz"):
-            results.append(
-                ("GET fetch (1,000 tasks)", run_wrk(f"{base}/mj/task/{ids[0]}/fetch", **measure))
-            )
+        with running(serve, env, f"{base}/healthz") as server:
             body = '{"ids": [' + ",".join(f'"{i}"' for i in ids[:100]) + "]}"
-            results.append(
-                (
-                    "POST list-by-condition (100 ids)",
-                    run_wrk(
-                        f"{base}/mj/task/list-by-condition", method="POST", body=body, **measure
-                    ),
-                )
-            )
-            results.append(
-                (
-                    "POST submit/imagine",
-                    run_wrk(
-                        f"{base}/mj/submit/imagine",
-                        method="POST",
-                        body='{"prompt": "a bench fox"}',
-                        **measure,
-                    ),
-                )
-            )
+            paths = [
+                ("GET fetch (1,000 tasks)", f"/mj/task/{ids[0]}/fetch", "GET", ""),
+                ("POST list-by-condition (100 ids)", "/mj/task/list-by-condition", "POST", body),
+                ("POST submit/imagine", "/mj/submit/imagine", "POST", '{"prompt": "a bench fox"}'),
+            ]
+            for name, path, method, payload in paths:
+                with profiled(server.pid, args.seconds, args.profile, name):
+                    figures = run_wrk(f"{base}{path}", method=method, body=payload, **measure)
+                results.append((name, figures))
         if args.processes > 1:
             ports = [free_port() for _ in range(args.processes)]
             with ExitStack() as stack:

@@ -89,6 +89,47 @@ async def test_every_prefix_answers_the_same_bytes(gateway: Gateway) -> None:
     assert orjson.loads(fetched["/mj"].content) == task
 
 
+async def test_a_browser_is_answered_by_the_routes_with_cors_and_the_same_bytes(
+    gateway: Gateway,
+) -> None:
+    task = await _finished(gateway, "a fox seen from a browser")
+    browser = {"Origin": "https://app.example"}
+    answers = {}
+    for who, headers in (("fast", {}), ("browser", browser)):
+        answers[who] = (
+            await gateway.http.get(f"/mj/task/{task['id']}/fetch", headers=headers),
+            await gateway.http.post(
+                "/mj/task/list-by-condition", json={"ids": [task["id"]]}, headers=headers
+            ),
+        )
+    for fast, seen_by_browser in zip(answers["fast"], answers["browser"], strict=True):
+        assert fast.status_code == seen_by_browser.status_code == 200
+        assert orjson.loads(fast.content) == orjson.loads(seen_by_browser.content)
+        assert "access-control-allow-origin" not in fast.headers
+        assert seen_by_browser.headers["access-control-allow-origin"] == "*"
+
+
+async def test_an_unexpected_failure_of_a_polled_read_is_the_500_envelope(
+    gateway: Gateway, served: ServedApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_args: object) -> None:
+        raise RuntimeError("the disk caught fire")
+
+    monkeypatch.setattr(served.runtime.db.reads, "holder_and_tasks", broken)
+    monkeypatch.setattr(served.runtime.db.reads, "holder_and_versions", broken)
+    for answer in (
+        await gateway.http.get("/mj/task/1712158011464906/fetch"),
+        await gateway.post("/mj/task/list-by-condition", {"ids": ["1712158011464906"]}),
+    ):
+        assert answer.status_code == 500, answer.text
+        assert answer.json() == {
+            "code": 9,
+            "description": "internal_error",
+            "result": None,
+            "properties": {"message": "The server failed; the error was logged."},
+        }
+
+
 async def test_fastapi_answers_the_bodies_the_fast_path_leaves(gateway: Gateway) -> None:
     task = await _finished(gateway, "a fox read twice")
     fast = await gateway.post("/mj/task/list-by-ids", {"ids": [task["id"], "404"]})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 
 from mjgate import __version__
 from mjgate.api.deps import MODE_PREFIXES
@@ -22,7 +23,12 @@ The built-in `sandbox` channel simulates Midjourney offline; it is not Midjourne
 """
 
 
-def create_app(rt: Runtime) -> FastAPI:
+def create_app(rt: Runtime) -> ASGIApp:
+    """The FastAPI application, behind the polled reads' short way round it."""
+    return PolledRoutes(fastapi_app(rt), rt, max_body_bytes=rt.settings.max_body_bytes)
+
+
+def fastapi_app(rt: Runtime) -> FastAPI:
     app = FastAPI(
         title="mjgate",
         version=__version__,
@@ -42,8 +48,6 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(relay_callbacks.router, prefix="/mj")
     app.include_router(health.router)
     app.include_router(metrics.router)
-    # Innermost: the polled reads skip FastAPI, but not the body limit, CORS or the 500 net.
-    app.add_middleware(PolledRoutes, rt=rt)
     app.add_middleware(CatchUnexpected)
     app.add_middleware(JsonBodies)
     app.add_middleware(BodySizeLimit, max_bytes=rt.settings.max_body_bytes)

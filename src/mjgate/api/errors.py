@@ -99,9 +99,13 @@ class CatchUnexpected:
         except Exception as exc:
             if scope["type"] != "http" or started:
                 raise
-            log.exception("unexpected error on %s", scope.get("path"), exc_info=exc)
-            response = error_response(MjgateError("The server failed; the error was logged."))
-            await response(scope, receive, send)
+            await server_failed(scope, exc)(scope, receive, send)
+
+
+def server_failed(scope: Scope, exc: Exception) -> JsonResponse:
+    """The 500 envelope for an error nobody expected, logged with its path."""
+    log.exception("unexpected error on %s", scope.get("path"), exc_info=exc)
+    return error_response(MjgateError("The server failed; the error was logged."))
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -7,6 +7,11 @@ several times the read itself. This middleware knows the two routes by their pat
 mode prefix, and calls the same services as the FastAPI routes in ``routes.tasks``. Whatever
 it does not recognise, and any body it could not read exactly as FastAPI would, it passes on
 to FastAPI untouched, so every answer stays the one the routes give.
+
+It sits in front of the whole middleware stack (each layer is a Python call and a wrapped
+``send`` per request, a fifth of a fetch). What of that stack a polled read needs, it applies
+itself: the body limit and the 500 envelope. Requests that carry an ``Origin`` header (a
+browser's, which CORS must answer) go through the stack to the FastAPI routes.
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mjgate.api.deps import MODE_PREFIXES
-from mjgate.api.errors import error_response
-from mjgate.api.limits import BodyTooLarge
+from mjgate.api.errors import CatchUnexpected, error_response, server_failed
+from mjgate.api.limits import BodySizeLimit, BodyTooLarge
 from mjgate.errors import ImageTooLarge, MjgateError
 from mjgate.services import queries
 from mjgate.services.auth import token_from_headers
@@ -105,25 +110,44 @@ def replaying(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
+def polled_route(scope: Scope) -> str | None:
+    """``"fetch"`` or ``"list"`` for a request this module answers, else None."""
+    if scope["type"] != "http" or scope.get("root_path"):
+        return None
+    path = unprefixed(scope["path"])
+    method = scope["method"]
+    if method == "GET" and fetched_task_id(path) is not None:
+        return "fetch"
+    if method == "POST" and path in _LIST_PATHS:
+        return "list"
+    return None
+
+
+def has_origin(scope: Scope) -> bool:
+    return any(name == b"origin" for name, _ in scope["headers"])
+
+
 class PolledRoutes:
-    def __init__(self, app: ASGIApp, rt: Runtime) -> None:
+    """In front of ``app`` (the whole FastAPI application with its middleware)."""
+
+    def __init__(self, app: ASGIApp, rt: Runtime, max_body_bytes: int) -> None:
         self.app = app
         self.rt = rt
+        # A fetch has no body, and its one await is answered below even when it fails.
+        self._list_within_limits = CatchUnexpected(
+            BodySizeLimit(self._list, max_bytes=max_body_bytes)
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope.get("root_path"):
-            path = unprefixed(scope["path"])
-            method = scope["method"]
-            if method == "GET":
-                task_id = fetched_task_id(path)
-                if task_id is not None:
-                    reading = queries.fetch_for_token(self.rt, request_token(scope), task_id)
-                    await self._answer(scope, receive, send, reading)
-                    return
-            elif method == "POST" and path in _LIST_PATHS:
-                await self._list(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        route = polled_route(scope)
+        if route is None or has_origin(scope):
+            await self.app(scope, receive, send)
+        elif route == "list":
+            await self._list_within_limits(scope, receive, send)
+        else:
+            task_id = fetched_task_id(unprefixed(scope["path"]))
+            reading = queries.fetch_for_token(self.rt, request_token(scope), task_id)
+            await self._answer(scope, receive, send, reading)
 
     async def _list(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -150,6 +174,9 @@ class PolledRoutes:
             body = answer if isinstance(answer, bytes) else orjson.dumps(answer)
         except MjgateError as error:
             await error_response(error)(scope, receive, send)
+            return
+        except Exception as exc:
+            await server_failed(scope, exc)(scope, receive, send)
             return
         headers = [(b"content-length", str(len(body)).encode()), _JSON_HEADERS]
         await send({"type": "http.response.start", "status": 200, "headers": headers})

@@ -13,6 +13,7 @@ from mjgate.api.limits import BodySizeLimit, JsonBodies
 from mjgate.api.polled_routes import PolledRoutes
 from mjgate.api.responses import JsonResponse
 from mjgate.api.routes import admin, files, health, metrics, relay_callbacks, submit, tasks
+from mjgate.api.text_submits import TextSubmits
 from mjgate.services.runtime import Runtime
 
 DESCRIPTION = """\
@@ -24,8 +25,9 @@ The built-in `sandbox` channel simulates Midjourney offline; it is not Midjourne
 
 
 def create_app(rt: Runtime) -> ASGIApp:
-    """The FastAPI application, behind the polled reads' short way round it."""
-    return PolledRoutes(fastapi_app(rt), rt, max_body_bytes=rt.settings.max_body_bytes)
+    """The FastAPI application, behind the short ways round it of the busiest routes."""
+    limit = rt.settings.max_body_bytes
+    return PolledRoutes(TextSubmits(fastapi_app(rt), rt, limit), rt, limit)
 
 
 def fastapi_app(rt: Runtime) -> FastAPI:

@@ -39,7 +39,11 @@ async def caller(request: Request, token: Annotated[str | None, Depends(request_
 
 
 def path_mode(request: Request) -> Mode | None:
-    path = request.url.path
+    return mode_of_path(request.url.path)
+
+
+def mode_of_path(path: str) -> Mode | None:
+    """The speed mode a path's prefix sets, if it has one."""
     for prefix, mode in _PREFIX_MODES.items():
         if path.startswith(prefix):
             return mode
@@ -47,8 +51,11 @@ def path_mode(request: Request) -> Mode | None:
 
 
 def public_base(request: Request) -> str:
+    return public_base_for(runtime(request), request)
+
+
+def public_base_for(rt: Runtime, request: Request) -> str:
     """Scheme and host the client reached, trusting X-Forwarded-* only from known proxies."""
-    rt = runtime(request)
     if rt.settings.public_url:
         return rt.settings.public_url.rstrip("/")
     scheme, host = request.url.scheme, request.headers.get("host") or request.url.netloc

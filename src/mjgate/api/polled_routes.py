@@ -127,6 +127,24 @@ def has_origin(scope: Scope) -> bool:
     return any(name == b"origin" for name, _ in scope["headers"])
 
 
+async def answer_with(
+    scope: Scope, receive: Receive, send: Send, reading: Awaitable[dict[str, Any] | bytes]
+) -> None:
+    """Send the 200 JSON answer ``reading`` gives, or the envelope of the error it raises."""
+    try:
+        answer = await reading
+        body = answer if isinstance(answer, bytes) else orjson.dumps(answer)
+    except MjgateError as error:
+        await error_response(error)(scope, receive, send)
+        return
+    except Exception as exc:
+        await server_failed(scope, exc)(scope, receive, send)
+        return
+    headers = [(b"content-length", str(len(body)).encode()), _JSON_HEADERS]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 class PolledRoutes:
     """In front of ``app`` (the whole FastAPI application with its middleware)."""
 
@@ -147,7 +165,7 @@ class PolledRoutes:
         else:
             task_id = fetched_task_id(unprefixed(scope["path"]))
             reading = queries.fetch_for_token(self.rt, request_token(scope), task_id)
-            await self._answer(scope, receive, send, reading)
+            await answer_with(scope, receive, send, reading)
 
     async def _list(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -163,21 +181,4 @@ class PolledRoutes:
             await self.app(scope, replaying(body, receive), send)
             return
         reading = queries.tasks_by_ids_json(self.rt, request_token(scope), ids)
-        await self._answer(scope, receive, send, reading)
-
-    @staticmethod
-    async def _answer(
-        scope: Scope, receive: Receive, send: Send, reading: Awaitable[dict[str, Any] | bytes]
-    ) -> None:
-        try:
-            answer = await reading
-            body = answer if isinstance(answer, bytes) else orjson.dumps(answer)
-        except MjgateError as error:
-            await error_response(error)(scope, receive, send)
-            return
-        except Exception as exc:
-            await server_failed(scope, exc)(scope, receive, send)
-            return
-        headers = [(b"content-length", str(len(body)).encode()), _JSON_HEADERS]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await answer_with(scope, receive, send, reading)

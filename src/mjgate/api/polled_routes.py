@@ -96,6 +96,16 @@ async def read_body(receive: Receive) -> bytes | None:
             return b"".join(chunks)
 
 
+async def body_or_refusal(scope: Scope, receive: Receive, send: Send) -> bytes | None:
+    """The whole body; None when the client went away or, after answering 413, when the
+    body outgrew the limit mid-stream (what FastAPI's handler makes of that refusal)."""
+    try:
+        return await read_body(receive)
+    except BodyTooLarge:
+        await error_response(ImageTooLarge())(scope, receive, send)
+        return None
+
+
 def replaying(body: bytes, receive: Receive) -> Receive:
     """A ``receive`` that hands on a body already read, then the connection's own events."""
     pending = True
@@ -168,12 +178,7 @@ class PolledRoutes:
             await answer_with(scope, receive, send, reading)
 
     async def _list(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            body = await read_body(receive)
-        except BodyTooLarge:
-            # What FastAPI's handler makes of the same refusal mid-stream.
-            await error_response(ImageTooLarge())(scope, receive, send)
-            return
+        body = await body_or_refusal(scope, receive, send)
         if body is None:
             return
         ids = plain_ids(body)

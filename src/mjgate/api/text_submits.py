@@ -22,19 +22,18 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mjgate.api.deps import mode_of_path, public_base_for
-from mjgate.api.errors import CatchUnexpected, error_response
-from mjgate.api.limits import BodySizeLimit, BodyTooLarge
+from mjgate.api.errors import CatchUnexpected
+from mjgate.api.limits import BodySizeLimit
 from mjgate.api.polled_routes import (
     answer_with,
+    body_or_refusal,
     has_origin,
-    read_body,
     replaying,
     request_token,
     unprefixed,
 )
 from mjgate.api.routes.submit import answer
 from mjgate.api.schemas import ImagineBody, ShortenBody
-from mjgate.errors import ImageTooLarge
 from mjgate.services import submissions
 from mjgate.services.auth import authenticate
 from mjgate.services.runtime import Runtime
@@ -140,11 +139,7 @@ class TextSubmits:
         path = text_submit_route(scope)
         assert path is not None
         shape, submit = _ROUTES[path]
-        try:
-            body = await read_body(receive)
-        except BodyTooLarge:
-            await error_response(ImageTooLarge())(scope, receive, send)
-            return
+        body = await body_or_refusal(scope, receive, send)
         if body is None:
             return
         fields = shape.fields(body)

@@ -69,8 +69,10 @@ async def test_callbacks_carry_status_and_results_are_rehosted(
     rt: Runtime, served: ServedApp, upstream: ScriptedUpstream, buyer: tuple[Gateway, int]
 ) -> None:
     client, _ = buyer
-    # Polling would take a minute: whatever moves here moved by callback.
-    await use_relay(rt, upstream.base_url, "sk-up-secret-1", poll_fast_ms=60_000, young_ms=1)
+    # Polling would take a minute, young or old: whatever moves here moved by callback.
+    await use_relay(
+        rt, upstream.base_url, "sk-up-secret-1", poll_fast_ms=60_000, poll_slow_ms=60_000
+    )
     hook = "http://127.0.0.1:9/client-hook"
     answer = await client.submit("imagine", {"prompt": "a cat", "notifyHook": hook, "state": "x"})
     (submitted,) = upstream.calls("/submit/imagine")

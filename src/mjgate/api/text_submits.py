@@ -127,26 +127,33 @@ class TextSubmits:
     def __init__(self, app: ASGIApp, rt: Runtime, max_body_bytes: int) -> None:
         self.app = app
         self.rt = rt
-        self._within_limits = CatchUnexpected(BodySizeLimit(self._serve, max_bytes=max_body_bytes))
+        # One handler per route, inside the body limit and the 500 net: matched once.
+        self._handlers = {
+            path: CatchUnexpected(
+                BodySizeLimit(self._serving(shape, submit), max_bytes=max_body_bytes)
+            )
+            for path, (shape, submit) in _ROUTES.items()
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if text_submit_route(scope) is None or has_origin(scope):
+        path = text_submit_route(scope)
+        if path is None or has_origin(scope):
             await self.app(scope, receive, send)
         else:
-            await self._within_limits(scope, receive, send)
+            await self._handlers[path](scope, receive, send)
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = text_submit_route(scope)
-        assert path is not None
-        shape, submit = _ROUTES[path]
-        body = await body_or_refusal(scope, receive, send)
-        if body is None:
-            return
-        fields = shape.fields(body)
-        if fields is None:
-            await self.app(scope, replaying(body, receive), send)
-            return
-        await answer_with(scope, receive, send, self._submitted(scope, submit, fields))
+    def _serving(self, shape: PlainShape, submit: Submit) -> ASGIApp:
+        async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+            body = await body_or_refusal(scope, receive, send)
+            if body is None:
+                return
+            fields = shape.fields(body)
+            if fields is None:
+                await self.app(scope, replaying(body, receive), send)
+                return
+            await answer_with(scope, receive, send, self._submitted(scope, submit, fields))
+
+        return serve
 
     async def _submitted(self, scope: Scope, submit: Submit, fields: Fields) -> dict[str, Any]:
         who = await authenticate(self.rt, request_token(scope))

@@ -180,7 +180,7 @@ class NotifyHookIsInvalid(RequestRejected):
 
 
 class StateTooLong(RequestRejected):
-    """The state may be at most 255 characters long."""
+    """The state may be at most 4,096 characters long."""
 
     error_id = "state_too_long"
 

@@ -487,8 +487,8 @@ CASES: dict[str, Case] = {
         "state_too_long",
         400,
         {
-            "imagine": post("imagine", {"prompt": "cat", "state": "s" * 256}),
-            "describe": post("describe", {"base64": PNG, "state": "é" * 256}),
+            "imagine": post("imagine", {"prompt": "cat", "state": "s" * 4097}),
+            "describe": post("describe", {"base64": PNG, "state": "é" * 4097}),
         },
     ),
     "task_not_found": Case(

@@ -248,7 +248,7 @@ def hints(target: Target) -> dict[str, st.SearchStrategy[Any]]:
         "image": image,
         "base64Array": st.lists(image, max_size=6),
         "link": st.sampled_from(["ftp://x/a.png", "http://", "http://127.0.0.1:9/a.png"]),
-        "state": TEXT | st.just("s" * 256) | st.none(),
+        "state": TEXT | st.just("s" * 4097) | st.none(),
         "notifyHook": st.sampled_from(["ftp://x", "not a url", "http://" + "a" * 2001, ""])
         | st.none(),
         "botType": st.sampled_from(["mj", "NIJI_JOURNEY", "niji", "dalle"]) | st.none(),

@@ -141,7 +141,7 @@ async def test_the_same_tasks_as_the_routes_make(gateway: Gateway, route: str, p
         {"prompt": "   "},
         {},
         {"prompt": "a NUDE statue"},
-        {"prompt": "a fox", "state": "s" * 256},
+        {"prompt": "a fox", "state": "s" * 4097},
         {"prompt": "a fox", "botType": "dalle"},
         {"prompt": "a fox", "mode": "SLOW"},
         {"prompt": "a fox", "notifyHook": "not a url"},

@@ -82,7 +82,7 @@ async def test_refused_submits_charge_nothing(rt: Runtime, served: ServedApp) ->
         invalid = [
             ("imagine", {"prompt": "  "}, "prompt_is_required"),
             ("imagine", {"prompt": "x", "mode": "SLOW"}, "mode_is_invalid"),
-            ("imagine", {"prompt": "x", "state": "s" * 256}, "state_too_long"),
+            ("imagine", {"prompt": "x", "state": "s" * 4097}, "state_too_long"),
             ("imagine", {"prompt": "x", "notifyHook": "ftp://x"}, "notify_hook_is_invalid"),
             ("imagine", {"prompt": 5}, "bind_request_body_failed"),
             ("describe", {}, "base64_is_required"),

@@ -16,7 +16,9 @@ class Body(BaseModel):
 
 class CommonFields(Body):
     mode: str | None = Field(None, description="RELAX, FAST or TURBO (a path prefix wins).")
-    state: str | None = Field(None, description="Echoed back on the task; at most 255 chars.")
+    state: str | None = Field(
+        None, description="Echoed back on the task; at most 4,096 characters."
+    )
     notify_hook: str | None = Field(None, description="URL that receives the task on changes.")
     bot_type: str | None = Field(
         None, description="mj / MID_JOURNEY (default), niji / NIJI_JOURNEY."

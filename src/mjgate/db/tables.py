@@ -115,7 +115,7 @@ tasks = Table(
     Column("prompt", Text, nullable=False, default=""),
     Column("prompt_en", Text, nullable=False, default=""),
     Column("description", Text, nullable=False, default=""),
-    Column("state", String(255), nullable=True),
+    Column("state", String(4096), nullable=True),
     Column("custom_id", String(255), nullable=True),
     Column("notify_hook", String(2000), nullable=True),
     Column("public_base", String(512), nullable=True),

@@ -111,12 +111,16 @@ def _bot_type(value: object) -> BotType:
     return _BOT_TYPES[value.upper()]
 
 
+# Chat-bot plugins put a JSON object of the chat and the user in ``state`` (PROTOCOL §2).
+MAX_STATE_CHARS = 4096
+
+
 def _state(value: object) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
         raise BindRequestBodyFailed("state must be a string.")
-    if len(value) > 255:
+    if len(value) > MAX_STATE_CHARS:
         raise StateTooLong()
     return value
 

@@ -68,10 +68,12 @@ def task_view(
     image_keys: list[str] = result.get("images", [])
     video_keys: list[str] = result.get("videos", [])
     properties = dict(task.properties)
+    # A chat UI renders finalZhPrompt and crashes when it is missing (PROTOCOL §4).
+    properties.setdefault("finalZhPrompt", "")
     if task.refunded:
         properties["refunded"] = True
         properties["refundQuota"] = task.price
-    return {
+    view: dict[str, Any] = {
         "id": task.id,
         "action": task.action.value,
         "status": task.status.value,
@@ -87,15 +89,24 @@ def task_view(
         "finishTime": task.finish_time,
         "progress": format_progress(task.progress),
         "imageUrl": absolute_url(base, storage, image_key, now_seconds) if image_key else None,
-        "imageUrls": [{"url": absolute_url(base, storage, key, now_seconds)} for key in image_keys],
         "videoUrl": (
             absolute_url(base, storage, video_keys[0], now_seconds) if video_keys else None
         ),
-        "videoUrls": [{"url": absolute_url(base, storage, key, now_seconds)} for key in video_keys],
         "failReason": task.fail_reason,
         "buttons": task.buttons if task.status == TaskStatus.SUCCESS else [],
         "properties": properties,
     }
+    # An empty URL list is left out, never [] (PROTOCOL §4): the most-deployed chat UI tests
+    # these for truthiness, and [] is truthy in JavaScript.
+    if image_keys:
+        view["imageUrls"] = [
+            {"url": absolute_url(base, storage, k, now_seconds)} for k in image_keys
+        ]
+    if video_keys:
+        view["videoUrls"] = [
+            {"url": absolute_url(base, storage, k, now_seconds)} for k in video_keys
+        ]
+    return view
 
 
 ViewKey = tuple[str, int, bool, int]

@@ -291,6 +291,14 @@ class QueueFull(MjgateError):
     error_id = "Queue is full, please try again later"
 
 
+class ServerBusy(MjgateError):
+    """The server holds as many request bodies as it can; try again shortly."""
+
+    mj_code = 23
+    http_status = 503
+    error_id = "server_busy"
+
+
 class BannedPrompt(MjgateError):
     """May contain sensitive words."""
 

@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     )
     max_image_bytes: int = Field(10 * MIB, gt=0, description="Largest decoded image accepted.")
     max_body_bytes: int = Field(64 * MIB, gt=0, description="Largest request body accepted.")
+    max_body_bytes_in_flight: int = Field(
+        256 * MIB, gt=0, description="Request body bytes held at once across connections (503)."
+    )
+    reads_in_flight: int = Field(
+        8, gt=0, description="Polled reads (fetch, lists) run at once; more wait their turn."
+    )
+    access_log: bool = Field(False, description="Log one line per request (mjgate.access).")
     default_mode: Mode = Field(
         Mode.FAST, description="Mode when no prefix, field or flag sets one."
     )

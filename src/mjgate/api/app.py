@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from mjgate import __version__
+from mjgate.api.admission import Admission
 from mjgate.api.deps import MODE_PREFIXES
 from mjgate.api.errors import CatchUnexpected, install_error_handlers
-from mjgate.api.limits import BodySizeLimit, JsonBodies
-from mjgate.api.polled_routes import PolledRoutes
+from mjgate.api.front import FastRoutes, Frame, Step, through
+from mjgate.api.limits import JsonBodies
 from mjgate.api.responses import JsonResponse
 from mjgate.api.routes import admin, files, health, metrics, relay_callbacks, submit, tasks
-from mjgate.api.text_submits import TextSubmits
 from mjgate.services.runtime import Runtime
 
 DESCRIPTION = """\
@@ -25,9 +24,26 @@ The built-in `sandbox` channel simulates Midjourney offline; it is not Midjourne
 
 
 def create_app(rt: Runtime) -> ASGIApp:
-    """The FastAPI application, behind the short ways round it of the busiest routes."""
-    limit = rt.settings.max_body_bytes
-    return PolledRoutes(TextSubmits(fastapi_app(rt), rt, limit), rt, limit)
+    """The front door: the steps every request takes, then the fast routes or FastAPI."""
+    return through(front_steps(rt), FastRoutes(rt, fastapi_app(rt)))
+
+
+def front_steps(rt: Runtime) -> list[Step]:
+    """The cross-cutting steps, outermost first, run for the fast routes and FastAPI's alike.
+
+    Each is a callable ``ASGIApp -> ASGIApp``; adding one is adding a line. A step placed
+    after ``Admission`` would see only admitted requests with their body read.
+    """
+    return [
+        # Request id (X-Request-Id echoed or made), access log (MJGATE_ACCESS_LOG), CORS
+        # (requests with an Origin) and the 500 net: hooks of one layer (see api.front).
+        lambda app: Frame(app, rt.settings),
+        # Rate limits go here, after CORS (a browser can read the 429) and before admission
+        # (no body is read for a caller over its rate), e.g. lambda app: RateLimitStep(app, rt),
+        # Credentials from the headers, then the body within the route's limit and the
+        # process's budget (api.admission); the matched route is left in the scope.
+        lambda app: Admission(app, rt),
+    ]
 
 
 def fastapi_app(rt: Runtime) -> FastAPI:
@@ -50,14 +66,8 @@ def fastapi_app(rt: Runtime) -> FastAPI:
     app.include_router(relay_callbacks.router, prefix="/mj")
     app.include_router(health.router)
     app.include_router(metrics.router)
+    # FastAPI's own 500 net, inside Starlette's ServerErrorMiddleware (which would answer a
+    # plain-text 500 first); the front's net covers everything in front of FastAPI.
     app.add_middleware(CatchUnexpected)
     app.add_middleware(JsonBodies)
-    app.add_middleware(BodySizeLimit, max_bytes=rt.settings.max_body_bytes)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=[o.strip() for o in rt.settings.cors_origins.split(",")],
-        allow_methods=["GET", "POST", "OPTIONS", "HEAD"],
-        allow_headers=["Authorization", "mj-api-secret", "Content-Type"],
-        max_age=86400,
-    )
     return app

@@ -1,7 +1,7 @@
 """JSON bodies of the image-carrying submits, read and parsed without stalling the event loop.
 
-A blend can carry 50 MiB of base64. FastAPI reads such a body with ``request.body()`` (the
-chunks and their join alive at once) and parses it with ``json.loads`` on the loop, which
+A blend can carry 50 MiB of base64. FastAPI reads such a body with ``request.body()`` (a
+copy of it) and parses it with ``json.loads`` on the loop, which
 holds the loop (and, in a thread, the GIL) for the whole parse. Here the body is gathered in
 one growing buffer, and a large one is parsed in a worker thread by steps that each hold the
 GIL briefly: long plain string literals (base64 is plain ASCII) are cut out of the text with
@@ -39,24 +39,17 @@ _PLAIN = bytes(b for b in range(0x20, 0x7F) if b not in (_QUOTE, _BACKSLASH))
 async def read_json(request: Request) -> object:
     """The parsed JSON body, ``None`` when there is none; ``RequestValidationError`` (400
     ``bind_request_body_failed``) when it is not JSON, as FastAPI's own parse would."""
-    # One buffer, so the body is in memory once, never as chunks plus their join. Sized
-    # from Content-Length up front (BodySizeLimit has refused one over the limit): grown by
-    # appends instead, it is copied whole at every step of its growth, on the loop.
-    declared = request.headers.get("content-length", "")
-    buffer = bytearray(int(declared) if declared.isdigit() else 0)
-    received = 0
+    # Admission has read the body (within the route's limit) into one buffer and hands it
+    # on in one message: used as it is, never copied nor joined.
+    chunks: list[bytes | bytearray] = []
     try:
         async for chunk in request.stream():
-            end = received + len(chunk)
-            if end <= len(buffer):
-                buffer[received:end] = chunk
-            else:
-                del buffer[received:]
-                buffer += chunk
-            received = end
+            if chunk:
+                chunks.append(chunk)
     except ClientDisconnect as exc:
         raise HTTPException(status_code=400, detail="There was an error parsing the body") from exc
-    del buffer[received:]
+    buffer = chunks[0] if len(chunks) == 1 else bytearray().join(chunks)
+    del chunks
     if not buffer:
         return None
     try:
@@ -81,12 +74,12 @@ async def read_json(request: Request) -> object:
         del buffer
 
 
-def parse_large(body: bytearray) -> object:
+def parse_large(body: bytes | bytearray) -> object:
     """``json.loads(body)``, with the GIL held only in short steps (see the module doc)."""
     if json.detect_encoding(body[:4]) != "utf-8":  # UTF-16/32 or a BOM: rare, parse whole
         return json.loads(body)
     nonce = secrets.token_hex(16)  # a client cannot send a placeholder it cannot guess
-    skeleton: list[bytearray] = []
+    skeleton: list[bytes | bytearray] = []
     literals: dict[str, tuple[int, int]] = {}
     done = 0
     for start, end in _long_plain_literals(body):
@@ -106,7 +99,7 @@ def parse_large(body: bytearray) -> object:
     return _restore(parsed, values)
 
 
-def _long_plain_literals(body: bytearray) -> list[tuple[int, int]]:
+def _long_plain_literals(body: bytes | bytearray) -> list[tuple[int, int]]:
     """(opening quote, closing quote) of each string literal of at least ``LONG_LITERAL``
     characters whose value is its raw bytes. Outside a literal a quote can only open one (in
     JSON that parses; one that does not parses no better or worse for the cut), inside one
@@ -125,14 +118,14 @@ def _long_plain_literals(body: bytearray) -> list[tuple[int, int]]:
     return found
 
 
-def _escaped(body: bytearray, at: int) -> bool:
+def _escaped(body: bytes | bytearray, at: int) -> bool:
     backslashes = 0
     while body[at - 1 - backslashes] == _BACKSLASH:
         backslashes += 1
     return backslashes % 2 == 1
 
 
-def _plain(body: bytearray, start: int, end: int) -> bool:
+def _plain(body: bytes | bytearray, start: int, end: int) -> bool:
     return all(
         not body[at : min(at + STEP, end)].translate(None, _PLAIN) for at in range(start, end, STEP)
     )

@@ -19,6 +19,7 @@ from mjgate.errors import (
     QueueFull,
     RequestRejected,
     RouteNotFound,
+    ServerBusy,
 )
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,8 @@ def error_response(error: MjgateError) -> JsonResponse:
     if isinstance(error, RequestRejected) or error.mj_code in (3, 9):
         properties.setdefault("message", error.message)
     body = envelope(error.mj_code, error.error_id, None, **properties)
-    headers = {"Retry-After": RETRY_AFTER_SECONDS} if isinstance(error, QueueFull) else None
+    busy = isinstance(error, QueueFull | ServerBusy)
+    headers = {"Retry-After": RETRY_AFTER_SECONDS} if busy else None
     return JsonResponse(body, status_code=error.http_status, headers=headers)
 
 

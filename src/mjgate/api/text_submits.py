@@ -1,4 +1,4 @@
-"""Imagine and shorten with a plain text body, answered before FastAPI (PROTOCOL §3).
+"""Imagine and shorten with a plain text body, fast routes of ``api.front`` (PROTOCOL §3).
 
 After the polled reads these are the busiest routes, and FastAPI's share of one (matching
 some fifty routes, solving four dependencies, validating the body with pydantic, encoding
@@ -21,18 +21,11 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mjgate.api.admission import replaying, request_token
 from mjgate.api.deps import mode_of_path, public_base_for
-from mjgate.api.errors import CatchUnexpected
-from mjgate.api.limits import BodySizeLimit
-from mjgate.api.polled_routes import (
-    answer_with,
-    body_or_refusal,
-    has_origin,
-    replaying,
-    request_token,
-    unprefixed,
-)
+from mjgate.api.polled_routes import answer_with
 from mjgate.api.routes.submit import answer
+from mjgate.api.routes_table import BODY, CALLER
 from mjgate.api.schemas import ImagineBody, ShortenBody
 from mjgate.services import submissions
 from mjgate.services.auth import authenticate
@@ -80,7 +73,7 @@ class PlainShape:
                 others.add(name)
         return cls(checks, frozenset(others))
 
-    def fields(self, body: bytes) -> Fields | None:
+    def fields(self, body: bytes | bytearray) -> Fields | None:
         """The body's fields when it has this shape, else None (FastAPI decides)."""
         try:
             data = orjson.loads(body)
@@ -113,50 +106,30 @@ _ROUTES: dict[str, tuple[PlainShape, Submit]] = {
 }
 
 
-def text_submit_route(scope: Scope) -> str | None:
-    """The unprefixed path of a text submit this module may answer, else None."""
-    if scope["type"] != "http" or scope.get("root_path") or scope["method"] != "POST":
-        return None
-    path = unprefixed(scope["path"])
-    return path if path in _ROUTES else None
-
-
 class TextSubmits:
-    """In front of ``app`` (the FastAPI application with its middleware), as PolledRoutes."""
+    """The two text submits, over ``fastapi`` for the bodies they leave to it."""
 
-    def __init__(self, app: ASGIApp, rt: Runtime, max_body_bytes: int) -> None:
-        self.app = app
+    def __init__(self, rt: Runtime, fastapi: ASGIApp) -> None:
         self.rt = rt
-        # One handler per route, inside the body limit and the 500 net: matched once.
-        self._handlers = {
-            path: CatchUnexpected(
-                BodySizeLimit(self._serving(shape, submit), max_bytes=max_body_bytes)
-            )
-            for path, (shape, submit) in _ROUTES.items()
-        }
+        self.fastapi = fastapi
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = text_submit_route(scope)
-        if path is None or has_origin(scope):
-            await self.app(scope, receive, send)
-        else:
-            await self._handlers[path](scope, receive, send)
+    async def imagine(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._serve(scope, receive, send, "/mj/submit/imagine")
 
-    def _serving(self, shape: PlainShape, submit: Submit) -> ASGIApp:
-        async def serve(scope: Scope, receive: Receive, send: Send) -> None:
-            body = await body_or_refusal(scope, receive, send)
-            if body is None:
-                return
-            fields = shape.fields(body)
-            if fields is None:
-                await self.app(scope, replaying(body, receive), send)
-                return
-            await answer_with(scope, receive, send, self._submitted(scope, submit, fields))
+    async def shorten(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._serve(scope, receive, send, "/mj/submit/shorten")
 
-        return serve
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        shape, submit = _ROUTES[path]
+        body = scope[BODY]
+        fields = shape.fields(body)
+        if fields is None:
+            await self.fastapi(scope, replaying(body, receive), send)
+            return
+        await answer_with(scope, receive, send, self._submitted(scope, submit, fields))
 
     async def _submitted(self, scope: Scope, submit: Submit, fields: Fields) -> dict[str, Any]:
-        who = await authenticate(self.rt, request_token(scope))
+        who = scope.get(CALLER) or await authenticate(self.rt, request_token(scope))
         options = SubmitOptions(
             path_mode=mode_of_path(scope["path"]),
             mode=fields.get("mode"),

@@ -61,8 +61,10 @@ class Settings(BaseSettings):
     max_body_bytes_in_flight: int = Field(
         256 * MIB, gt=0, description="Request body bytes held at once across connections (503)."
     )
+    # 8 was measured to cost PostgreSQL a third of its fetch rate under 64 connections, with
+    # no submit latency gained (bench/README.md, "Issue 12: front door attacks").
     reads_in_flight: int = Field(
-        8, gt=0, description="Polled reads (fetch, lists) run at once; more wait their turn."
+        64, gt=0, description="Polled reads (fetch, lists) run at once; more wait their turn."
     )
     access_log: bool = Field(False, description="Log one line per request (mjgate.access).")
     default_mode: Mode = Field(

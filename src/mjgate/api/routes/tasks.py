@@ -18,7 +18,7 @@ TaskJson = dict[str, Any]
 JSON = "application/json"
 
 
-# Fetch and list-by-condition are normally answered by api.polled_routes before routing;
+# Fetch and list-by-condition are normally answered by api.front (fast routes) before routing;
 # these routes serve what that fast path leaves to FastAPI (bodies it does not parse
 # itself) and describe the routes in the OpenAPI schema. Both call the same services.
 

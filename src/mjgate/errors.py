@@ -26,6 +26,7 @@ Each class names a fact. Its class attributes say how the API answers it (PROTOC
     │       └── DeliveryNotRetryable          4 / 400  invalid_request
     ├── TaskNotFound                          3 / 404
     ├── QueueFull                            23 / 200  (refusal, not a failure of ours)
+    ├── RateLimited                          23 / 429  rate_limited (with Retry-After)
     ├── BannedPrompt                         24 / 200
     ├── NoAvailableChannel                    9 / 503
     └── ProviderError                         (raised by executors, never sent as an envelope)
@@ -289,6 +290,14 @@ class QueueFull(MjgateError):
     mj_code = 23
     http_status = 200
     error_id = "Queue is full, please try again later"
+
+
+class RateLimited(MjgateError):
+    """Too many requests; try again after the seconds in Retry-After."""
+
+    mj_code = 23
+    http_status = 429
+    error_id = "rate_limited"
 
 
 class BannedPrompt(MjgateError):

@@ -11,6 +11,7 @@ from mjgate.api.deps import MODE_PREFIXES
 from mjgate.api.errors import CatchUnexpected, install_error_handlers
 from mjgate.api.limits import BodySizeLimit, JsonBodies
 from mjgate.api.polled_routes import PolledRoutes
+from mjgate.api.rate_limit_step import RateLimitStep
 from mjgate.api.responses import JsonResponse
 from mjgate.api.routes import admin, files, health, metrics, relay_callbacks, submit, tasks
 from mjgate.api.text_submits import TextSubmits
@@ -27,7 +28,7 @@ The built-in `sandbox` channel simulates Midjourney offline; it is not Midjourne
 def create_app(rt: Runtime) -> ASGIApp:
     """The FastAPI application, behind the short ways round it of the busiest routes."""
     limit = rt.settings.max_body_bytes
-    return PolledRoutes(TextSubmits(fastapi_app(rt), rt, limit), rt, limit)
+    return RateLimitStep(PolledRoutes(TextSubmits(fastapi_app(rt), rt, limit), rt, limit), rt)
 
 
 def fastapi_app(rt: Runtime) -> FastAPI:

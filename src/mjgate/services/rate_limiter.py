@@ -1,0 +1,175 @@
+"""Who may make another request now: GCRA budgets per key, per process or shared.
+
+On SQLite one process owns the database, so the budgets live in this process's memory and
+a decision is a dictionary lookup and some arithmetic.
+
+On PostgreSQL several processes serve the same tokens, so the budgets live in the
+``rate_buckets`` table. Asking the database per request would put a write on every fetch;
+instead a process *reserves a slice* of a key's budget (``reserve_seconds`` worth of its
+rate, at most a burst) in one UPSERT and spends it locally, so the database sees at most
+about one statement per key per reserve period and process. Cells not spent within
+``reserve_seconds`` are dropped, never carried over, which bounds what the processes admit
+together over any span of ``t`` seconds to ``burst + rate × (t + reserve_seconds)``: every
+admitted request was reserved in the database, which admits ``burst + rate × t`` over
+``t``, and a reservation is spent within ``reserve_seconds`` of being made. The price is
+the other direction: a slice reserved by a process that then gets no requests is lost, so
+with ``N`` processes up to ``N × rate × reserve_seconds`` cells a period may go unused.
+A refusal is remembered locally until the moment the database said the budget frees, so
+refused requests cost no statements either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mjgate.db.rate_buckets import RateBuckets
+from mjgate.domain.rate_limits import MICROS, Rate, grant, retry_after_us
+
+log = logging.getLogger(__name__)
+
+# Forget state of keys whose budget is full again once this many are held (a sweep costs
+# one pass; below this size, idle keys cost a few hundred bytes each).
+SWEEP_ABOVE = 10_000
+PRUNE_EVERY_US = 60 * MICROS  # delete stale rate_buckets rows this often per process
+
+
+def monotonic_us() -> int:
+    return time.monotonic_ns() // 1000
+
+
+@dataclass
+class _Slice:
+    """This process's share of a key's shared budget."""
+
+    cells: int = 0
+    expires_us: int = 0  # unspent cells are dropped then (they were counted in the table)
+    denied_until_us: int = 0  # the table said no until then
+    pending: asyncio.Task[None] | None = None  # a reservation under way
+
+
+class RateLimiter:
+    """``admit(key, rate)``: 0 when the request may go on, else the µs to wait."""
+
+    def __init__(
+        self,
+        shared: RateBuckets | None,
+        *,
+        reserve_seconds: float = 0.2,
+        clock_us: Callable[[], int] = monotonic_us,
+    ) -> None:
+        self._shared = shared
+        self._reserve_us = max(1, round(reserve_seconds * MICROS))
+        self._reserve_seconds = reserve_seconds
+        self._clock = clock_us
+        self._tats: dict[str, int] = {}
+        self._slices: dict[str, _Slice] = {}
+        self._next_prune_us = 0
+        self.reservations = 0  # statements sent to the table (tests and benches read it)
+
+    def admit_now(self, key: str, rate: Rate) -> int | None:
+        """The decision when this process can make it alone (always, without a table);
+        None when a reservation is needed first."""
+        now = self._clock()
+        if self._shared is None:
+            verdict = grant(self._tats.get(key, 0), now, rate)
+            if verdict.cells:
+                if len(self._tats) >= SWEEP_ABOVE and key not in self._tats:
+                    self._sweep_tats(now)
+                self._tats[key] = verdict.tat_us
+                return 0
+            return verdict.retry_after_us
+        held = self._slices.get(key)
+        if held is not None:
+            if held.cells and now < held.expires_us:
+                held.cells -= 1
+                return 0
+            if now < held.denied_until_us:
+                return held.denied_until_us - now
+        return None
+
+    async def admit(self, key: str, rate: Rate) -> int:
+        """0 when the request may go on, else the µs until one would be admitted."""
+        while True:
+            decided = self.admit_now(key, rate)
+            if decided is not None:
+                return decided
+            held = self._slices.get(key)
+            if held is None:
+                if len(self._slices) >= SWEEP_ABOVE:
+                    self._sweep_slices(self._clock())
+                held = self._slices[key] = _Slice()
+            if held.pending is None:
+                held.pending = asyncio.ensure_future(self._reserve(key, rate, held))
+            try:
+                # Everyone waiting on this key shares the one reservation.
+                await asyncio.shield(held.pending)
+            except Exception:
+                # The table is out of reach: let the request through rather than turn a
+                # database fault into refusals of every client (the request itself will
+                # meet the same database and answer for it).
+                log.warning("rate limit reservation for a key failed; admitting", exc_info=True)
+                return 0
+
+    async def _reserve(self, key: str, rate: Rate, held: _Slice) -> None:
+        assert self._shared is not None
+        try:
+            reserved = await self._shared.reserve(
+                key,
+                rate.cells_in(self._reserve_seconds),
+                interval_us=rate.interval_us,
+                burst=rate.burst,
+            )
+            self.reservations += 1
+            now = self._clock()
+            if reserved.granted:
+                held.cells, held.expires_us = reserved.granted, now + self._reserve_us
+            else:
+                wait = retry_after_us(reserved.tat_us, reserved.now_us, rate)
+                held.cells, held.denied_until_us = 0, now + max(1, wait)
+            if now >= self._next_prune_us:
+                self._next_prune_us = now + PRUNE_EVERY_US
+                await self._shared.prune(PRUNE_EVERY_US)
+        finally:
+            held.pending = None
+
+    def _sweep_tats(self, now: int) -> None:
+        """A key whose TAT has passed has its whole budget: the same as no entry."""
+        self._tats = {k: tat for k, tat in self._tats.items() if tat > now}
+
+    def _sweep_slices(self, now: int) -> None:
+        self._slices = {
+            k: s
+            for k, s in self._slices.items()
+            if s.pending is not None or now < s.denied_until_us or (s.cells and now < s.expires_us)
+        }
+
+
+class KnownTokens:
+    """Hashes of tokens this process has seen the gateway accept, most recent last.
+
+    A request is counted under its token only once the token is known good; until then it
+    counts under the client's address, so inventing tokens gains no fresh budgets. What is
+    known is learned from answers (a 401 unlearns), so there is no lookup per request and
+    no cache to keep in step with revocations.
+    """
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self._capacity = capacity
+        self._hashes: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, token_hash: str) -> bool:
+        return token_hash in self._hashes
+
+    def learn(self, token_hash: str) -> None:
+        self._hashes[token_hash] = None
+        self._hashes.move_to_end(token_hash)
+        if len(self._hashes) > self._capacity:
+            self._hashes.popitem(last=False)
+
+    def forget(self, token_hash: str) -> None:
+        self._hashes.pop(token_hash, None)

@@ -14,8 +14,9 @@ admitted request was reserved in the database, which admits ``burst + rate × t`
 ``t``, and a reservation is spent within ``reserve_seconds`` of being made. The price is
 the other direction: a slice reserved by a process that then gets no requests is lost, so
 with ``N`` processes up to ``N × rate × reserve_seconds`` cells a period may go unused.
-A refusal is remembered locally until the moment the database said the budget frees, so
-refused requests cost no statements either.
+A refusal is remembered locally until the database said the budget frees, and for one
+reserve period at least, so refused requests cost no statements either: the table sees at
+most about one statement per key, process and reserve period, however busy the key.
 """
 
 from __future__ import annotations
@@ -129,8 +130,10 @@ class RateLimiter:
             if reserved.granted:
                 held.cells, held.expires_us = reserved.granted, now + self._reserve_us
             else:
+                # Held for a reserve period at least: a saturated key then costs one
+                # statement a period, and the next reservation finds a period's refill.
                 wait = retry_after_us(reserved.tat_us, reserved.now_us, rate)
-                held.cells, held.denied_until_us = 0, now + max(1, wait)
+                held.cells, held.denied_until_us = 0, now + max(wait, self._reserve_us)
             if now >= self._next_prune_us:
                 self._next_prune_us = now + PRUNE_EVERY_US
                 await self._shared.prune(PRUNE_EVERY_US)

@@ -8,8 +8,9 @@ and relay callbacks (signed by our upstream, which polls us otherwise) are not l
 Over the limit: HTTP 429, code 23, ``rate_limited``, and ``Retry-After`` in whole seconds.
 
 Whether a token is good is learned from the answers of routes that authenticate: a 2xx
-teaches it, a 401 unlearns it. So there is no lookup per request, and made-up tokens count
-against their sender's address like no token at all.
+teaches it. So there is no lookup per request, and made-up tokens count against their
+sender's address like no token at all. A token revoked after it was learned keeps counting
+under itself, within the token limits, until it is the least recent of many.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mjgate.api.client_address import client_address
 from mjgate.api.errors import error_response
 from mjgate.api.polled_routes import request_token, unprefixed
-from mjgate.domain.accounts import hash_token
 from mjgate.domain.rate_limits import Rate, rate_or_none, retry_after_seconds
 from mjgate.errors import RateLimited
 from mjgate.services.rate_limiter import KnownTokens, RateLimiter
@@ -85,8 +85,9 @@ class RateLimitStep:
             await self.app(scope, receive, send)
             return
         token = request_token(scope)
-        hashed = hash_token(token) if token else None
-        if hashed is not None and hashed in self.known_tokens:
+        hashed = self.known_tokens.hash_of(token) if token else None
+        known = hashed is not None and hashed in self.known_tokens
+        if known:
             rate, key = self._token_rates[kind], f"{kind}:t:{hashed}"
         else:
             rate = self._anonymous
@@ -98,21 +99,21 @@ class RateLimitStep:
             if wait:
                 await self._refuse(scope, receive, send, retry_after_seconds(wait))
                 return
-        if hashed is None or not proves_token(scope):
+        if known or token is None or hashed is None or not proves_token(scope):
+            # A known token stays known (until the least recent of many): watching every
+            # answer for the 401 of a revocation would cost each request a wrapped send.
             await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, self._learning(hashed, send))
+        await self.app(scope, receive, self._learning(token, hashed, send))
 
-    def _learning(self, hashed: str, send: Send) -> Send:
+    def _learning(self, token: str, hashed: str, send: Send) -> Send:
         known = self.known_tokens
 
         async def observed(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 if 200 <= status < 300:
-                    known.learn(hashed)
-                elif status == 401:
-                    known.forget(hashed)
+                    known.learn_token(token, hashed)
             await send(message)
 
         return observed

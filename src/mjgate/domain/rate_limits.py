@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 MICROS = 1_000_000
 
@@ -29,12 +30,12 @@ class Rate:
         if not self.per_second > 0 or self.burst < 1:
             raise ValueError("a rate needs per_second > 0 and burst >= 1")
 
-    @property
+    @cached_property  # read on every decision
     def interval_us(self) -> int:
         """The emission interval: the spacing of requests at the sustained rate."""
         return max(1, round(MICROS / self.per_second))
 
-    @property
+    @cached_property
     def window_us(self) -> int:
         """How far ahead of now the TAT may run: ``burst`` intervals."""
         return self.burst * self.interval_us

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mjgate.db.rate_buckets import RateBuckets
+from mjgate.domain.accounts import hash_token
 from mjgate.domain.rate_limits import MICROS, Rate, grant, retry_after_us
 
 log = logging.getLogger(__name__)
@@ -153,17 +154,28 @@ class RateLimiter:
 
 
 class KnownTokens:
-    """Hashes of tokens this process has seen the gateway accept, most recent last.
+    """Hashes of tokens this process has seen the gateway accept, least recent first.
 
     A request is counted under its token only once the token is known good; until then it
     counts under the client's address, so inventing tokens gains no fresh budgets. What is
-    known is learned from answers (a 401 unlearns), so there is no lookup per request and
-    no cache to keep in step with revocations.
+    known is learned from answers, so there is no lookup per request.
     """
 
     def __init__(self, capacity: int = 100_000) -> None:
         self._capacity = capacity
         self._hashes: OrderedDict[str, None] = OrderedDict()
+        # token -> hash of the known ones: a dict lookup instead of a SHA-256 per request.
+        self._hash_of: dict[str, str] = {}
+
+    def hash_of(self, token: str) -> str:
+        hashed = self._hash_of.get(token)
+        return hash_token(token) if hashed is None else hashed
+
+    def learn_token(self, token: str, hashed: str) -> None:
+        self.learn(hashed)
+        if len(self._hash_of) >= self._capacity:
+            self._hash_of.clear()  # rebuilt from the next requests of the tokens in use
+        self._hash_of[token] = hashed
 
     def __contains__(self, token_hash: str) -> bool:
         return token_hash in self._hashes
@@ -173,6 +185,3 @@ class KnownTokens:
         self._hashes.move_to_end(token_hash)
         if len(self._hashes) > self._capacity:
             self._hashes.popitem(last=False)
-
-    def forget(self, token_hash: str) -> None:
-        self._hashes.pop(token_hash, None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from mjgate.domain.accounts import hash_token
 from mjgate.domain.rate_limits import (
     MICROS,
     Rate,
@@ -100,12 +101,13 @@ def test_the_in_memory_limiter_forgets_full_keys_when_it_holds_many() -> None:
     assert len(limiter._tats) == 1  # the sweep is the point
 
 
-def test_known_tokens_learn_forget_and_stay_bounded() -> None:
+def test_known_tokens_are_learned_and_stay_bounded() -> None:
     known = KnownTokens(capacity=2)
     known.learn("a")
     known.learn("b")
     known.learn("a")  # a is now the most recent
     known.learn("c")
     assert "a" in known and "c" in known and "b" not in known
-    known.forget("a")
-    assert "a" not in known
+    assert known.hash_of("mjg_x") == hash_token("mjg_x")
+    known.learn_token("mjg_x", hash_token("mjg_x"))
+    assert hash_token("mjg_x") in known and known.hash_of("mjg_x") == hash_token("mjg_x")

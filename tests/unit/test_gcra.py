@@ -8,6 +8,7 @@ from mjgate.domain.accounts import hash_token
 from mjgate.domain.rate_limits import (
     MICROS,
     Rate,
+    admit_one,
     grant,
     rate_or_none,
     retry_after_seconds,
@@ -45,6 +46,14 @@ def test_the_budget_refills_at_the_rate() -> None:
         if verdict.cells:
             admitted, tat = admitted + 1, verdict.tat_us
     assert admitted == 10
+
+
+def test_admit_one_decides_as_grant_does() -> None:
+    rate = Rate(per_second=3, burst=4)
+    for tat in range(0, 3 * MICROS, 12_345):
+        for now in (0, MICROS // 3, MICROS, 2 * MICROS):
+            verdict = grant(tat, now, rate)
+            assert admit_one(tat, now, rate) == (verdict.tat_us if verdict.cells else 0)
 
 
 def test_a_reservation_takes_what_fits() -> None:

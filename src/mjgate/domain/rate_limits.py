@@ -40,6 +40,11 @@ class Rate:
         """How far ahead of now the TAT may run: ``burst`` intervals."""
         return self.burst * self.interval_us
 
+    @cached_property
+    def slack_us(self) -> int:
+        """How far ahead of now the TAT may be for one more request to fit."""
+        return self.window_us - self.interval_us
+
     def cells_in(self, seconds: float) -> int:
         """Requests the rate allows in ``seconds`` (at least 1, at most a burst)."""
         return max(1, min(self.burst, math.ceil(self.per_second * seconds)))
@@ -70,6 +75,13 @@ def grant(tat_us: int, now_us: int, rate: Rate, wanted: int = 1) -> Grant:
     if cells:
         return Grant(cells, base + cells * rate.interval_us, 0)
     return Grant(0, tat_us, retry_after_us(tat_us, now_us, rate))
+
+
+def admit_one(tat_us: int, now_us: int, rate: Rate) -> int:
+    """``grant(tat_us, now_us, rate).tat_us`` when one request fits, else 0: the same
+    decision without a division or an object, for the check made on every request."""
+    base = tat_us if tat_us > now_us else now_us
+    return base + rate.interval_us if base - now_us <= rate.slack_us else 0
 
 
 def retry_after_us(tat_us: int, now_us: int, rate: Rate) -> int:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from mjgate.db.rate_buckets import RateBuckets
 from mjgate.domain.accounts import hash_token
-from mjgate.domain.rate_limits import MICROS, Rate, grant, retry_after_us
+from mjgate.domain.rate_limits import MICROS, Rate, admit_one, retry_after_us
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +78,14 @@ class RateLimiter:
         None when a reservation is needed first."""
         now = self._clock()
         if self._shared is None:
-            verdict = grant(self._tats.get(key, 0), now, rate)
-            if verdict.cells:
-                if len(self._tats) >= SWEEP_ABOVE and key not in self._tats:
+            tat = self._tats.get(key, 0)
+            next_tat = admit_one(tat, now, rate)
+            if next_tat:
+                if not tat and len(self._tats) >= SWEEP_ABOVE:
                     self._sweep_tats(now)
-                self._tats[key] = verdict.tat_us
+                self._tats[key] = next_tat
                 return 0
-            return verdict.retry_after_us
+            return retry_after_us(tat, now, rate)
         held = self._slices.get(key)
         if held is not None:
             if held.cells and now < held.expires_us:

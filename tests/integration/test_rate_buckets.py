@@ -75,3 +75,22 @@ async def test_two_limiters_on_one_table_share_one_budget(rt: Runtime) -> None:
     assert admitted >= rate.burst + rate.per_second * 0.5  # and the budget was usable
     # Reservations, not requests, reach the table.
     assert sum(limiter.reservations for limiter in limiters) < admitted
+
+
+async def test_a_busy_key_reserves_ahead_and_never_waits(rt: Runtime) -> None:
+    """A key used steadily below its rate gets its next slice before the current one ends."""
+    rate = Rate(per_second=1000, burst=1000)
+    limiter = RateLimiter(rt.db.rate_buckets, reserve_seconds=0.2)
+    assert await limiter.admit("steady", rate) == 0  # the first request waits for a slice
+    waits = admitted = 0
+    began = time.monotonic()
+    while time.monotonic() - began < 1.0:
+        decided = limiter.admit_now("steady", rate)
+        if decided is None:
+            waits += 1
+            decided = await limiter.admit("steady", rate)
+        admitted += decided == 0
+        await asyncio.sleep(0.002)
+    assert admitted > 100
+    assert waits <= 1, waits  # (one, should the machine stall past a quarter period)
+    assert limiter.reservations <= 8  # about one per 0.2 s period

@@ -14,6 +14,8 @@ admitted request was reserved in the database, which admits ``burst + rate × t`
 ``t``, and a reservation is spent within ``reserve_seconds`` of being made. The price is
 the other direction: a slice reserved by a process that then gets no requests is lost, so
 with ``N`` processes up to ``N × rate × reserve_seconds`` cells a period may go unused.
+A busy key's next slice is reserved while a quarter of the current one is left, so its
+requests do not wait for the table; the two are kept apart, each dropped at its own end.
 A refusal is remembered locally until the database said the budget frees, and for one
 reserve period at least, so refused requests cost no statements either: the table sees at
 most about one statement per key, process and reserve period, however busy the key.
@@ -50,8 +52,17 @@ class _Slice:
 
     cells: int = 0
     expires_us: int = 0  # unspent cells are dropped then (they were counted in the table)
+    granted: int = 0  # what the reservation of these cells got
+    # The slice reserved ahead, while the current one still had cells: spent after it.
+    next_cells: int = 0
+    next_expires_us: int = 0
     denied_until_us: int = 0  # the table said no until then
     pending: asyncio.Task[None] | None = None  # a reservation under way
+
+    def running_low(self, now: int, period_us: int) -> bool:
+        """A quarter of the cells or of the period left: time to reserve the next slice,
+        so that a busy key's requests never wait for the table."""
+        return 4 * self.cells <= self.granted or 4 * (self.expires_us - now) <= period_us
 
 
 class RateLimiter:
@@ -88,8 +99,18 @@ class RateLimiter:
             return retry_after_us(tat, now, rate)
         held = self._slices.get(key)
         if held is not None:
+            if not (held.cells and now < held.expires_us) and held.next_cells:
+                held.cells, held.expires_us = held.next_cells, held.next_expires_us
+                held.granted, held.next_cells = held.next_cells, 0
             if held.cells and now < held.expires_us:
                 held.cells -= 1
+                if (
+                    held.pending is None
+                    and not held.next_cells
+                    and held.running_low(now, self._reserve_us)
+                ):
+                    held.pending = asyncio.ensure_future(self._reserve(key, rate, held))
+                    held.pending.add_done_callback(_log_failure)
                 return 0
             if now < held.denied_until_us:
                 return held.denied_until_us - now
@@ -129,8 +150,11 @@ class RateLimiter:
             )
             self.reservations += 1
             now = self._clock()
-            if reserved.granted:
+            if reserved.granted and held.cells and now < held.expires_us:
+                held.next_cells, held.next_expires_us = reserved.granted, now + self._reserve_us
+            elif reserved.granted:
                 held.cells, held.expires_us = reserved.granted, now + self._reserve_us
+                held.granted = reserved.granted
             else:
                 # Held for a reserve period at least: a saturated key then costs one
                 # statement a period, and the next reservation finds a period's refill.
@@ -150,8 +174,17 @@ class RateLimiter:
         self._slices = {
             k: s
             for k, s in self._slices.items()
-            if s.pending is not None or now < s.denied_until_us or (s.cells and now < s.expires_us)
+            if s.pending is not None
+            or now < s.denied_until_us
+            or (s.cells and now < s.expires_us)
+            or (s.next_cells and now < s.next_expires_us)
         }
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    """A reservation made ahead has no one waiting on it: its failure is logged here."""
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("rate limit reservation ahead failed", exc_info=task.exception())
 
 
 class KnownTokens:

@@ -7,7 +7,8 @@ hash, key, GCRA on SQLite, a reserved slice on PostgreSQL) and none is refused (
 the bench on any non-2xx answer). The reservations the PostgreSQL processes made are
 counted from the table's statistics.
 
-    .venv/bin/python bench/rate_limits.py [--postgres URL] [--seconds 5] [--connections 32]
+    .venv/bin/python bench/rate_limits.py [--postgres URL] [--seconds 4] [--connections 32]
+        [--rounds 2]
 
 Needs wrk (Debian: apt-get install wrk). Reuses bench/http_paths.py's helpers.
 """
@@ -43,8 +44,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--postgres", help="a PostgreSQL server URL (its /postgres database)")
-    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2, help="off/on pairs, alternated")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
@@ -75,12 +77,12 @@ def main() -> None:
             results.append(("bare endpoint (ceiling)", ceiling))
         serve = [mjgate, "serve", "--no-workers", "--port", str(port)]
         fetch = f"{base}/mj/task/{task_id}/fetch"
-        for name, limits in (
-            ("off", LIMITS_OFF),
-            ("on, never hit", LIMITS_NEVER_HIT),
-        ):
-            with running(serve, {**env, **limits}, f"{base}/healthz"):
-                results.append((f"GET fetch, limits {name}", run_wrk(fetch, **measure)))
+        # Alternated, so that neither setting always meets the machine in the same state.
+        for round_ in range(1, args.rounds + 1):
+            for name, limits in (("off", LIMITS_OFF), ("on, never hit", LIMITS_NEVER_HIT)):
+                with running(serve, {**env, **limits}, f"{base}/healthz"):
+                    figures = run_wrk(fetch, **measure)
+                results.append((f"GET fetch, limits {name} (round {round_})", figures))
         statements = reservations(url) if args.postgres else None
     kind = "PostgreSQL" if args.postgres else "SQLite"
     print(f"\nfetch with rate limits on {kind}: 1 uvicorn worker, wrk -t2", end=" ")
@@ -91,6 +93,9 @@ def main() -> None:
         ratio = f.requests_per_second / ceiling.requests_per_second
         rps = f"{f.requests_per_second:,.0f}"
         print(f"| {name} | {rps} | {f.p50_ms:.1f} | {f.p99_ms:.1f} | {ratio:.0%} |")
+    for name in ("off", "on, never hit"):
+        runs = [f.requests_per_second for n, f in results if f"limits {name} " in n]
+        print(f"| GET fetch, limits {name}: mean of {len(runs)} | {sum(runs) / len(runs):,.0f} |")
     if statements is not None:
         print(f"\nrate_buckets rows written (inserts + updates): {statements}")
 

@@ -10,7 +10,7 @@ Over the limit: HTTP 429, code 23, ``rate_limited``, and ``Retry-After`` in whol
 Whether a token is good is learned from the answers of routes that authenticate: a 2xx
 teaches it. So there is no lookup per request, and made-up tokens count against their
 sender's address like no token at all. A token revoked after it was learned keeps counting
-under itself, within the token limits, until it is the least recent of many.
+under itself, within the token limits, until newer tokens push it out of the known ones.
 """
 
 from __future__ import annotations
@@ -100,8 +100,8 @@ class RateLimitStep:
                 await self._refuse(scope, receive, send, retry_after_seconds(wait))
                 return
         if known or token is None or hashed is None or not proves_token(scope):
-            # A known token stays known (until the least recent of many): watching every
-            # answer for the 401 of a revocation would cost each request a wrapped send.
+            # A known token stays known (until 100,000 newer ones push it out): watching
+            # every answer for the 401 of a revocation would cost each request a wrapped send.
             await self.app(scope, receive, send)
             return
         await self.app(scope, receive, self._learning(token, hashed, send))

@@ -188,7 +188,7 @@ def _log_failure(task: asyncio.Task[None]) -> None:
 
 
 class KnownTokens:
-    """Hashes of tokens this process has seen the gateway accept, least recent first.
+    """Hashes of tokens this process has seen the gateway accept, the oldest learned first.
 
     A request is counted under its token only once the token is known good; until then it
     counts under the client's address, so inventing tokens gains no fresh budgets. What is

@@ -63,7 +63,12 @@ async def serve_app(rt: Runtime, *, workers: bool = True) -> AsyncIterator[Serve
         else None
     )
     config = uvicorn.Config(
-        create_app(rt), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
+        create_app(rt),
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="off",
+        proxy_headers=False,  # as `mjgate serve`: the peer is the socket
     )
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())

@@ -129,7 +129,14 @@ async def _serve(settings: Settings, host: str, port: int, with_workers: bool) -
     await _announce_bootstrap(rt)
     worker = Worker(rt) if with_workers else None
     config = uvicorn.Config(
-        create_app(rt), host=host, port=port, log_level="info", access_log=False
+        create_app(rt),
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+        # The peer must stay the real socket: rate limits count per client address, and
+        # only MJGATE_TRUSTED_PROXIES may speak for others (api.client_address).
+        proxy_headers=False,
     )
     server = _GracefulServer(config)
     if worker is not None:

@@ -26,6 +26,7 @@ Each class names a fact. Its class attributes say how the API answers it (PROTOC
     │       └── DeliveryNotRetryable          4 / 400  invalid_request
     ├── TaskNotFound                          3 / 404
     ├── QueueFull                            23 / 200  (refusal, not a failure of ours)
+    ├── RateLimited                          23 / 429  rate_limited (with Retry-After)
     ├── BannedPrompt                         24 / 200
     ├── NoAvailableChannel                    9 / 503
     └── ProviderError                         (raised by executors, never sent as an envelope)
@@ -297,6 +298,14 @@ class ServerBusy(MjgateError):
     mj_code = 23
     http_status = 503
     error_id = "server_busy"
+
+
+class RateLimited(MjgateError):
+    """Too many requests; try again after the seconds in Retry-After."""
+
+    mj_code = 23
+    http_status = 429
+    error_id = "rate_limited"
 
 
 class BannedPrompt(MjgateError):

@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     cors_origins: str = Field("*", description="Access-Control-Allow-Origin value.")
     trusted_proxies: list[str] = Field(
         default_factory=list,
-        description="Client addresses whose X-Forwarded-Proto/Host headers are honoured.",
+        description="Client addresses whose X-Forwarded-For/Proto/Host headers are honoured.",
     )
     secret_key: str | None = Field(
         None, description="Key that signs image URLs; default: generated once into the data dir."
@@ -128,6 +128,34 @@ class Settings(BaseSettings):
     )
     webhook_poll_interval: float = Field(
         1.0, gt=0, description="Seconds between looks for due webhooks from other processes."
+    )
+    # Rate limits (services.rate_limiter): a rate of 0 turns a limit off.
+    rate_limit_read_per_second: float = Field(
+        0, ge=0, description="Reads (fetch, lists, ...) a token may make a second (0: no limit)."
+    )
+    rate_limit_read_burst: int = Field(
+        100, ge=1, description="Reads a token may make at once above its rate."
+    )
+    rate_limit_submit_per_second: float = Field(
+        0, ge=0, description="Submits (POST /mj/submit/*) a token may make a second (0: no limit)."
+    )
+    rate_limit_submit_burst: int = Field(
+        20, ge=1, description="Submits a token may make at once above its rate."
+    )
+    rate_limit_anonymous_per_second: float = Field(
+        10,
+        ge=0,
+        description="Requests a second, reads and submits each, from one client address "
+        "without a known-good token (0: no limit).",
+    )
+    rate_limit_anonymous_burst: int = Field(
+        50, ge=1, description="Requests one such address may make at once above its rate."
+    )
+    rate_limit_reserve_seconds: float = Field(
+        0.2,
+        gt=0,
+        description="On PostgreSQL, seconds of a key's rate a process reserves per statement; "
+        "processes together may exceed a rate by this many seconds of it.",
     )
     prices: dict[str, int] = Field(
         default_factory=dict,

@@ -264,6 +264,15 @@ async def disable_every_channel(scene: Scene) -> None:
     await accounts.set_channel_enabled(scene.rt, "sandbox", False, "test")
 
 
+async def spend_the_address_budgets(scene: Scene) -> None:
+    """One read (the admin's first, which also makes its token known) and one submit
+    without a token: the only cell of each anonymous budget of 127.0.0.1."""
+    assert (await scene.admin.http.get("/mj/task/list")).status_code == 200
+    async with httpx.AsyncClient(base_url=scene.served.base_url) as anonymous:
+        answer = await anonymous.post("/mj/submit/imagine", json={"prompt": "a cat"})
+        assert answer.status_code == 401, answer.text
+
+
 BAD_HASH = Fmt("{random_hash}")
 
 CASES: dict[str, Case] = {
@@ -626,6 +635,23 @@ CASES: dict[str, Case] = {
         setup=fill_the_only_channel,
         headers={"Retry-After": "5"},
     ),
+    "rate_limited": Case(
+        "rate_limited",
+        429,
+        {
+            "fetch without a token": get(f"/mj/task/{MISSING_ID}/fetch", token=None),
+            "list with a made-up token": post(
+                "/mj/task/list-by-condition", {"ids": []}, token="mjg_made-up"
+            ),
+            "imagine without a token": post("imagine", {"prompt": "a cat"}, token=None),
+        },
+        code=23,
+        # One request per 100 s from an address without a known token.
+        settings={"rate_limit_anonymous_per_second": 0.01, "rate_limit_anonymous_burst": 1},
+        setup=spend_the_address_budgets,
+        properties={"retryAfter": 100},
+        headers={"Retry-After": "100"},
+    ),
     "banned_word": Case(
         "May contain sensitive words",
         200,
@@ -734,7 +760,7 @@ def test_every_protocol_error_id_is_covered() -> None:
         "sour_base64_and_target_base64_is_required", "dimensions_is_invalid",
         "mode_is_invalid", "notify_hook_is_invalid", "state_too_long", "task_not_found",
         "task_status_not_success", "task_status_not_modal", "action_not_allowed",
-        "quota_not_enough", "unauthorized", "forbidden",
+        "quota_not_enough", "unauthorized", "forbidden", "rate_limited",
     }  # fmt: skip
     covered = {case.description for case in CASES.values()}
     assert ids <= covered, ids - covered

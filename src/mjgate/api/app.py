@@ -11,6 +11,7 @@ from mjgate.api.deps import MODE_PREFIXES
 from mjgate.api.errors import CatchUnexpected, install_error_handlers
 from mjgate.api.front import FastRoutes, Frame, Step, through
 from mjgate.api.limits import JsonBodies
+from mjgate.api.rate_limit_step import RateLimitStep
 from mjgate.api.responses import JsonResponse
 from mjgate.api.routes import admin, files, health, metrics, relay_callbacks, submit, tasks
 from mjgate.services.runtime import Runtime
@@ -38,8 +39,9 @@ def front_steps(rt: Runtime) -> list[Step]:
         # Request id (X-Request-Id echoed or made), access log (MJGATE_ACCESS_LOG), CORS
         # (requests with an Origin) and the 500 net: hooks of one layer (see api.front).
         lambda app: Frame(app, rt.settings),
-        # Rate limits go here, after CORS (a browser can read the 429) and before admission
-        # (no body is read for a caller over its rate), e.g. lambda app: RateLimitStep(app, rt),
+        # Rate limits: after CORS (a browser can read the 429), before admission (no body is
+        # read, no token looked up, for a caller over its rate).
+        lambda app: RateLimitStep(app, rt),
         # Credentials from the headers, then the body within the route's limit and the
         # process's budget (api.admission); the matched route is left in the scope.
         lambda app: Admission(app, rt),

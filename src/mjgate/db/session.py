@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from mjgate.db.polled_reads import PolledReads, PostgresPolledReads, SqlitePolledReads
+from mjgate.db.rate_buckets import RateBuckets
 from mjgate.db.repos import UnitOfWork
 from mjgate.db.submit_writes import PostgresSubmitWrites, SqliteSubmitWrites, SubmitWork
 from mjgate.db.wakes import WakeListener
@@ -107,6 +108,8 @@ class Database:
             self._submit_writes = PostgresSubmitWrites(self._submit_pool.connection)
         self._write_sessions = async_sessionmaker(self._write_engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(self._read_engine, expire_on_commit=False)
+        # Rate limits shared across processes (services.rate_limiter; PostgreSQL only).
+        self.rate_buckets = RateBuckets(self.url)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[UnitOfWork]:
@@ -146,6 +149,7 @@ class Database:
             await uow.ping()
 
     async def dispose(self) -> None:
+        await self.rate_buckets.close()
         await self.reads.close()
         await self._submit_writes.close()
         if self._submit_pool is not None:

@@ -207,3 +207,12 @@ mapper_registry.map_imperatively(Channel, channels)
 mapper_registry.map_imperatively(Task, tasks)
 mapper_registry.map_imperatively(LedgerEntry, ledger)
 mapper_registry.map_imperatively(WebhookDelivery, webhook_deliveries)
+
+# GCRA state of rate-limited keys (db/rate_buckets.py): tat in µs on the database's clock.
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("tat", BigInteger, nullable=False),
+    Column("granted", BigInteger, nullable=False),
+)

@@ -70,7 +70,7 @@ def test_a_hook_is_sent_to_the_checked_address_under_its_own_name(
 async def test_a_checked_address_is_reused_briefly_and_refusals_are_never_remembered(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    answers = {"hooks.example": ["203.0.113.7", "203.0.113.8"], "inside.example": []}
+    answers = {"hooks.example": ["93.184.216.34", "93.184.216.35"], "inside.example": []}
     lookups: list[str] = []
 
     async def resolve(host: str, port: int) -> list[str]:
@@ -87,12 +87,12 @@ async def test_a_checked_address_is_reused_briefly_and_refusals_are_never_rememb
         resolver=resolve,
     )
     try:
-        assert await sender._address("hooks.example", 443) == "203.0.113.7"
+        assert await sender._address("hooks.example", 443) == "93.184.216.34"
         now[0] += 4.9
-        assert await sender._address("hooks.example", 443) == "203.0.113.7"
+        assert await sender._address("hooks.example", 443) == "93.184.216.34"
         assert lookups == ["hooks.example"]  # one lookup for the burst
         now[0] += 0.2
-        assert await sender._address("hooks.example", 443) == "203.0.113.8"  # checked again
+        assert await sender._address("hooks.example", 443) == "93.184.216.35"  # checked again
         for _ in range(2):
             with pytest.raises(AddressRefused):
                 await sender._address("inside.example", 443)

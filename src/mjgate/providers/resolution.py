@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from mjgate.domain.addresses import is_public_text
+from mjgate.domain.addresses import is_public_text, parse_address
 
 RESOLVE_TIMEOUT_SECONDS = 5.0
 
@@ -45,8 +45,13 @@ async def resolve_checked(
     private ones are allowed: a name with one public and one internal address is refused."""
     if not host:
         raise ResolveFailed("the URL names no host")
+    literal = parse_address(host)
     try:
-        addresses = await asyncio.wait_for(resolver(host, port), RESOLVE_TIMEOUT_SECONDS)
+        addresses = (
+            [str(literal)]  # an address in the URL needs no lookup
+            if literal is not None
+            else await asyncio.wait_for(resolver(host, port), RESOLVE_TIMEOUT_SECONDS)
+        )
     except (OSError, TimeoutError, UnicodeError) as exc:
         raise ResolveFailed(f"cannot resolve {host!r}: {exc}") from exc
     if not addresses:

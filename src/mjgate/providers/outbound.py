@@ -76,6 +76,10 @@ class OutboundFetcher:
             trust_env=False,  # a proxy from the environment would do its own lookup
             timeout=httpx.Timeout(30.0, connect=connect_timeout),
             headers={"Accept-Encoding": "identity"},
+            # The pool keys connections by the address we pin to, not by the name: a kept
+            # https connection, verified for one name, would be reused for another name on
+            # that address without its certificate being checked. So: one connection a fetch.
+            limits=httpx.Limits(max_keepalive_connections=0),
         )
 
     async def close(self) -> None:

@@ -48,7 +48,12 @@ def _copy_template(template: Path, database: Path) -> None:
 
 @asynccontextmanager
 async def mjgate_upstream(
-    settings: Settings, sqlite_template: Path, workdir: Path, *, balance: int = 1000
+    settings: Settings,
+    sqlite_template: Path,
+    workdir: Path,
+    *,
+    balance: int = 1000,
+    private_hooks: bool = True,
 ) -> AsyncIterator[MjgateUpstream]:
     """Another mjgate on the sandbox, on its own SQLite file, with a funded user's token."""
     database = workdir / "upstream.db"
@@ -57,7 +62,7 @@ async def mjgate_upstream(
         update={
             "data_dir": workdir / "data",
             "database_url": f"sqlite:///{database}",
-            "webhook_allow_private": True,
+            "webhook_allow_private": private_hooks,
             "secret_key": "upstream-secret-key",
             "public_url": None,
         }

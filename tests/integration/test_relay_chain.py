@@ -94,6 +94,31 @@ async def test_imagine_upscale_and_seed_through_the_chain(
     assert balance == ledger < 1000
 
 
+async def test_an_upstream_on_the_operators_network_works_without_flags(
+    rt: Runtime, served: ServedApp, settings: Settings, sqlite_template: Path, tmp_path: Path
+) -> None:
+    # The upstream refuses private hooks (its default) and the channel has no
+    # allow_private_media: results come from the channel's own origin, and the refused
+    # callback URL makes the relay submit again without one and follow by polling.
+    async with mjgate_upstream(
+        settings, sqlite_template, tmp_path / "plain", private_hooks=False
+    ) as upstream:
+        await use_relay(rt, upstream.app.base_url, upstream.token, allow_private_media=False)
+        _caller, token = await add_user(rt, "buyer", 1000)
+        async with Gateway.connect(served.base_url, token) as client:
+            task = await client.finished("imagine", {"prompt": "a lighthouse at home"})
+            assert task["imageUrl"].startswith(served.base_url)
+            assert (await download_image(task["imageUrl"])).size[0] > 64
+            up = await client.finished(
+                "action", {"taskId": task["id"], "customId": button_id(task, "U1")}
+            )
+            assert up["action"] == "UPSCALE"
+        row = await task_row(rt, task["id"])
+        async with Gateway.connect(upstream.app.base_url, upstream.token) as seller:
+            theirs = await seller.fetch(str(row.provider_ref))
+        assert theirs["status"] == "SUCCESS"
+
+
 async def test_a_chain_of_two_relays(
     rt: Runtime,
     served: ServedApp,

@@ -12,6 +12,7 @@ from mjgate.providers.relay_wire import (
     read_submit_reply,
     read_task,
     read_task_list,
+    refuses_callback,
 )
 
 
@@ -141,3 +142,13 @@ def test_config_and_masking() -> None:
             RelayConfig.from_mapping(bad)
     with pytest.raises(ValueError):
         RelayConfig.from_mapping({"base_url": "http://x", "secret": "s", "auth": "basic"})
+
+
+def test_a_refused_callback_url_is_told_from_a_refused_task() -> None:
+    # What a mjgate upstream answers for a notifyHook on a private address.
+    hook = read_submit_reply(400, {"code": 4, "description": "notify_hook_is_invalid"})
+    assert refuses_callback(hook)
+    other = read_submit_reply(400, {"code": 4, "description": "prompt_is_required"})
+    assert not refuses_callback(other)
+    full = read_submit_reply(200, {"code": 23, "description": "notifyHook queue full"})
+    assert not refuses_callback(full)  # a full queue is not about the hook

@@ -10,7 +10,7 @@ import pytest
 
 from mjgate.domain.webhooks import retry_delay_ms, sign
 from mjgate.providers import webhook_sender
-from mjgate.providers.webhook_sender import pinned_url
+from mjgate.providers.resolution import AddressRefused, pin
 
 
 def test_the_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:
@@ -60,38 +60,41 @@ def test_retries_back_off_exponentially_with_jitter_up_to_a_cap(
 def test_a_hook_is_sent_to_the_checked_address_under_its_own_name(
     url: str, address: str, target: str, host: str
 ) -> None:
-    pinned, host_header, tls_name = pinned_url(url, address)
-    assert pinned == target
-    assert host_header == host
-    assert tls_name == "hooks.example"
+    pinned = pin(url, address)
+    assert pinned.url == target
+    assert pinned.host_header == host
+    if url.startswith("https:"):
+        assert pinned.extensions == {"sni_hostname": "hooks.example"}
 
 
 async def test_a_checked_address_is_reused_briefly_and_refusals_are_never_remembered(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    answers = {"hooks.example": ["203.0.113.7", "203.0.113.8"], "inside.example": []}
+    answers = {"hooks.example": ["93.184.216.34", "93.184.216.35"], "inside.example": []}
     lookups: list[str] = []
 
-    async def resolve(host: str, port: int, allow_private: bool) -> str:
+    async def resolve(host: str, port: int) -> list[str]:
         lookups.append(host)
-        if not answers[host]:
-            raise webhook_sender.HookRefused(f"{host!r} resolves to a non-public address")
-        return answers[host].pop(0)
+        return [answers[host].pop(0)] if answers[host] else ["10.0.0.1"]
 
-    monkeypatch.setattr(webhook_sender, "resolve_target", resolve)
     now = [100.0]
     sender = webhook_sender.WebhookSender(
-        timeout=1, allow_private=False, max_connections=1, resolve_ttl=5, clock=lambda: now[0]
+        timeout=1,
+        allow_private=False,
+        max_connections=1,
+        resolve_ttl=5,
+        clock=lambda: now[0],
+        resolver=resolve,
     )
     try:
-        assert await sender._address("hooks.example", 443) == "203.0.113.7"
+        assert await sender._address("hooks.example", 443) == "93.184.216.34"
         now[0] += 4.9
-        assert await sender._address("hooks.example", 443) == "203.0.113.7"
+        assert await sender._address("hooks.example", 443) == "93.184.216.34"
         assert lookups == ["hooks.example"]  # one lookup for the burst
         now[0] += 0.2
-        assert await sender._address("hooks.example", 443) == "203.0.113.8"  # checked again
+        assert await sender._address("hooks.example", 443) == "93.184.216.35"  # checked again
         for _ in range(2):
-            with pytest.raises(webhook_sender.HookRefused):
+            with pytest.raises(AddressRefused):
                 await sender._address("inside.example", 443)
         assert lookups == ["hooks.example", "hooks.example", "inside.example", "inside.example"]
     finally:

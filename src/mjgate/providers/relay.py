@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from mjgate.domain.tasks import TaskAction, TaskStatus
 from mjgate.errors import ProviderRejected, ProviderRetryable
 from mjgate.providers.base import ProviderJob, ProviderUpdate, ResultFile
+from mjgate.providers.outbound import OutboundFetcher
 from mjgate.providers.relay_config import RelayConfig
 from mjgate.providers.relay_http import LIST_BATCH, RelayClient
 from mjgate.providers.relay_requests import build_request, modal_body
@@ -25,6 +26,7 @@ from mjgate.providers.relay_wire import (
     UpstreamTask,
     read_task,
     read_task_list,
+    refuses_callback,
 )
 
 _NUMBERED = re.compile(r"(?:^|\n)\s*\d\ufe0f?\u20e3\s*(.+?)(?=\n\s*\d\ufe0f?\u20e3|\Z)", re.S)
@@ -54,10 +56,14 @@ class RelayProvider:
     starts_on_submit = True  # the submit path hands work over while the client waits
 
     def __init__(
-        self, config: RelayConfig, clock: Callable[[], int], client: RelayClient | None = None
+        self,
+        config: RelayConfig,
+        clock: Callable[[], int],
+        client: RelayClient | None = None,
+        fetcher: OutboundFetcher | None = None,
     ) -> None:
         self.config = config
-        self.client = client or RelayClient(config)
+        self.client = client or RelayClient(config, fetcher=fetcher)
         self._clock = clock
         self._watches: dict[str, _Watch] = {}
 
@@ -69,6 +75,11 @@ class RelayProvider:
         inputs = await job.load_inputs()
         request = build_request(job, inputs)
         reply = await self.client.submit(request.route, request.body)
+        if "notifyHook" in request.body and refuses_callback(reply):
+            # The upstream will not call us back (a mjgate upstream refuses a hook on a
+            # private network): submit again at once without one; polling follows the task.
+            body = {k: v for k, v in request.body.items() if k != "notifyHook"}
+            reply = await self.client.submit(request.route, body)
         if not reply.accepted or reply.upstream_id is None:
             assert reply.refusal is not None
             raise UpstreamRefused(reply.refusal, self._scrub(reply.reason), reply.properties)

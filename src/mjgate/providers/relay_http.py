@@ -13,9 +13,15 @@ from urllib.parse import urlsplit
 import httpx
 
 from mjgate.errors import ProviderRejected, ProviderRetryable
+from mjgate.providers.outbound import (
+    OutboundError,
+    OutboundFetcher,
+    OutboundRefused,
+    OutboundTooLarge,
+    origin_of,
+)
 from mjgate.providers.relay_config import RelayConfig
 from mjgate.providers.relay_wire import Refusal, SubmitReply, read_submit_reply
-from mjgate.providers.remote import is_public_host
 
 LIST_BATCH = 100  # list-by-condition takes at most this many ids per call
 _MEDIA_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
@@ -40,7 +46,12 @@ def _body(response: httpx.Response) -> object:
 
 
 class RelayClient:
-    def __init__(self, config: RelayConfig, transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self,
+        config: RelayConfig,
+        transport: httpx.AsyncBaseTransport | None = None,
+        fetcher: OutboundFetcher | None = None,
+    ):
         self.config = config
         headers = (
             {"Authorization": f"Bearer {config.secret}"}
@@ -54,17 +65,16 @@ class RelayClient:
             follow_redirects=False,
             transport=transport,
         )
-        # Media downloads carry no credentials: result URLs are meant to be public.
-        self._media = httpx.AsyncClient(
-            timeout=httpx.Timeout(config.media_timeout, connect=config.connect_timeout),
-            follow_redirects=False,
-            transport=transport,
-        )
+        # Result files come through the one outbound fetcher (pinned, checked, capped):
+        # they carry no credentials, since result URLs are meant to be public.
+        self._owns_fetcher = fetcher is None
+        self._fetcher = fetcher or OutboundFetcher(connect_timeout=config.connect_timeout)
         self.requests = 0  # every call made upstream, for the bench and tests
 
     async def close(self) -> None:
         await self._http.aclose()
-        await self._media.aclose()
+        if self._owns_fetcher:
+            await self._fetcher.close()
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         self.requests += 1
@@ -121,22 +131,24 @@ class RelayClient:
         host = parts.hostname or ""
         if parts.scheme not in ("http", "https") or host not in self.config.allowed_media_hosts:
             raise ProviderRejected("the upstream's result is on a host this channel does not allow")
-        if not self.config.allow_private_media and not await is_public_host(host):
-            raise ProviderRejected("the upstream's result is on a private address")
         kinds = _VIDEO_TYPES if video else _MEDIA_TYPES
         self.requests += 1
         try:
-            async with self._media.stream("GET", url) as response:
-                if response.status_code != 200:
-                    raise ProviderRetryable(f"a result file answered HTTP {response.status_code}")
-                kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-                if kind not in kinds:
-                    raise ProviderRejected(f"a result file has an unexpected type {kind!r}")
-                data = bytearray()
-                async for chunk in response.aiter_bytes():
-                    data.extend(chunk)
-                    if len(data) > self.config.media_max_bytes:
-                        raise ProviderRejected("a result file is larger than this channel allows")
-        except httpx.HTTPError as exc:
+            fetched = await self._fetcher.fetch(
+                url,
+                max_bytes=self.config.media_max_bytes,
+                time_limit=self.config.media_timeout,
+                allow_private=self.config.allow_private_media,
+                # The upstream's own scheme, host and port: the operator named it, so it
+                # may be on their own network; every other private host stays refused.
+                trusted_origin=origin_of(self.config.base_url),
+            )
+        except OutboundRefused as exc:
+            raise ProviderRejected("the upstream's result is on a private address") from exc
+        except OutboundTooLarge as exc:
+            raise ProviderRejected("a result file is larger than this channel allows") from exc
+        except OutboundError as exc:
             raise ProviderRetryable("a result file could not be downloaded") from exc
-        return bytes(data), kinds[kind]
+        if fetched.content_type not in kinds:
+            raise ProviderRejected(f"a result file has an unexpected type {fetched.content_type!r}")
+        return fetched.data, kinds[fetched.content_type]

@@ -79,6 +79,20 @@ def classify_refusal(code: object, description: str) -> Refusal:
     return Refusal.REFUSED
 
 
+_CALLBACK_REFUSED = re.compile(r"notify_?hook|callback", re.I)
+
+
+def refuses_callback(reply: SubmitReply) -> bool:
+    """A refusal of our notifyHook rather than of the work (mjgate answers code 4,
+    ``notify_hook_is_invalid``, for a hook on a private address): nothing was created, and
+    the same submit without a hook may be taken."""
+    return (
+        not reply.accepted
+        and reply.refusal == Refusal.REFUSED
+        and bool(_CALLBACK_REFUSED.search(reply.reason))
+    )
+
+
 def read_submit_reply(status_code: int, body: object) -> SubmitReply:
     """The envelope of a submit answer, from any HTTP status, as accepted or a refusal."""
     if not isinstance(body, Mapping):

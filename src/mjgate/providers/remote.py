@@ -1,53 +1,34 @@
-"""Downloading an image a client named by URL, with the limits an open fetcher needs."""
+"""Downloading an image a client named by URL, through the one outbound fetcher."""
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import socket
-from urllib.parse import urlsplit
-
-import httpx
+import logging
 
 from mjgate.domain.images import sniff_image_type
 from mjgate.errors import ProviderRejected
+from mjgate.providers.outbound import OutboundError, OutboundFetcher, OutboundTooLarge
 
 FETCH_TIMEOUT_SECONDS = 20.0
-RESOLVE_TIMEOUT_SECONDS = 5.0
+# One sentence for every way a link can fail: which way it failed (refused address, closed
+# port, HTTP 404, a slow answer) would tell a client what lives behind a name.
+LINK_NOT_FETCHED = "the image link could not be fetched"
+
+log = logging.getLogger(__name__)
 
 
-async def is_public_host(host: str) -> bool:
-    """Whether every address the host resolves to is a public one (no SSRF into our network)."""
+async def fetch_image(
+    fetcher: OutboundFetcher, url: str, *, max_bytes: int, allow_private: bool
+) -> bytes:
     try:
-        infos = await asyncio.wait_for(
-            asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM),
-            RESOLVE_TIMEOUT_SECONDS,
+        fetched = await fetcher.fetch(
+            url, max_bytes=max_bytes, time_limit=FETCH_TIMEOUT_SECONDS, allow_private=allow_private
         )
-    except (OSError, TimeoutError, UnicodeError):
-        return False
-    # A scoped IPv6 address ("fe80::1%eth0") names its interface after '%'.
-    addresses = {str(info[4][0]).split("%", 1)[0] for info in infos}
-    return bool(addresses) and all(ipaddress.ip_address(a).is_global for a in addresses)
-
-
-async def fetch_image(url: str, *, max_bytes: int, allow_private: bool) -> bytes:
-    host = urlsplit(url).hostname or ""
-    if not allow_private and not await is_public_host(host):
-        raise ProviderRejected(f"the image host {host!r} is not a public address")
-    try:
-        async with (
-            httpx.AsyncClient(timeout=FETCH_TIMEOUT_SECONDS, follow_redirects=False) as client,
-            client.stream("GET", url) as response,
-        ):
-            if response.status_code != 200:
-                raise ProviderRejected(f"the image URL answered HTTP {response.status_code}")
-            data = bytearray()
-            async for chunk in response.aiter_bytes():
-                data.extend(chunk)
-                if len(data) > max_bytes:
-                    raise ProviderRejected("the image at the URL is larger than allowed")
-    except httpx.HTTPError as exc:
-        raise ProviderRejected(f"the image URL could not be downloaded: {exc}") from exc
-    if sniff_image_type(bytes(data)) is None:
-        raise ProviderRejected("the URL did not return a PNG, JPEG, WEBP or GIF image")
-    return bytes(data)
+    except OutboundTooLarge as exc:
+        log.info("image link refused: %s", exc.detail)
+        raise ProviderRejected("the image at the link is larger than allowed") from exc
+    except OutboundError as exc:
+        log.info("image link not fetched: %s", exc.detail)
+        raise ProviderRejected(LINK_NOT_FETCHED) from exc
+    if sniff_image_type(fetched.data) is None:
+        raise ProviderRejected("the link did not return a PNG, JPEG, WEBP or GIF image")
+    return fetched.data

@@ -14,17 +14,21 @@ failed lookup is never remembered, so the next POST asks DNS again.
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 
-RESOLVE_TIMEOUT_SECONDS = 5.0
+from mjgate.providers.resolution import (
+    AddressRefused,
+    Resolver,
+    pin,
+    resolve_checked,
+    system_resolver,
+)
+
 RESOLVE_TTL_SECONDS = 5.0
 MAX_REMEMBERED_HOSTS = 4096
 
@@ -35,43 +39,6 @@ class SendResult:
     status: int | None = None
     error: str | None = None
     refused: bool = False  # the target is not allowed: no retry will help
-
-
-class HookRefused(Exception):
-    """The hook's host resolves to an address the policy does not allow."""
-
-
-async def resolve_target(host: str, port: int, allow_private: bool) -> str:
-    """One address of ``host`` that may be reached; every address must be public unless
-    private targets are allowed (a name with one public and one internal address is refused)."""
-    try:
-        infos = await asyncio.wait_for(
-            asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM),
-            RESOLVE_TIMEOUT_SECONDS,
-        )
-    except (OSError, TimeoutError, UnicodeError) as exc:
-        raise OSError(f"cannot resolve {host!r}: {exc}") from exc
-    # A scoped IPv6 address ("fe80::1%eth0") names its interface after '%'.
-    addresses = [str(info[4][0]).split("%", 1)[0] for info in infos]
-    if not addresses:
-        raise OSError(f"{host!r} resolves to no address")
-    if not allow_private:
-        internal = [a for a in addresses if not ipaddress.ip_address(a).is_global]
-        if internal:
-            raise HookRefused(f"{host!r} resolves to a non-public address ({internal[0]})")
-    return addresses[0]
-
-
-def pinned_url(url: str, address: str) -> tuple[str, str, str]:
-    """The URL with its host replaced by ``address``; also the Host header and TLS name."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    literal = f"[{address}]" if ":" in address else address
-    netloc = literal if parts.port is None else f"{literal}:{parts.port}"
-    userinfo, _, host_header = parts.netloc.rpartition("@")
-    if userinfo:  # credentials in the hook URL still go along (as Basic auth)
-        netloc = f"{userinfo}@{netloc}"
-    return urlunsplit(parts._replace(netloc=netloc)), host_header, host
 
 
 class WebhookSender:
@@ -85,8 +52,10 @@ class WebhookSender:
         max_connections: int,
         resolve_ttl: float = RESOLVE_TTL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        resolver: Resolver = system_resolver,
     ) -> None:
         self._allow_private = allow_private
+        self._resolver = resolver
         self._resolve_ttl = resolve_ttl
         self._clock = clock
         # (host, port) -> (checked address, until when it may be used without a new lookup)
@@ -103,18 +72,17 @@ class WebhookSender:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
             address = await self._address(parts.hostname or "", port)
-        except HookRefused as exc:
+        except AddressRefused as exc:
             return SendResult(ok=False, error=f"refused: {exc}", refused=True)
         except OSError as exc:
             return SendResult(ok=False, error=str(exc))
-        target, host_header, tls_name = pinned_url(url, address)
-        extensions = {"sni_hostname": tls_name} if parts.scheme == "https" else {}
+        pinned = pin(url, address)
         try:
             response = await self._client.post(
-                target,
+                pinned.url,
                 content=body,
-                headers={**headers, "Host": host_header, "Content-Type": "application/json"},
-                extensions=extensions,
+                headers={**headers, "Host": pinned.host_header, "Content-Type": "application/json"},
+                extensions=pinned.extensions,
             )
         except httpx.TimeoutException as exc:
             return SendResult(ok=False, error=f"timeout: {type(exc).__name__}")
@@ -131,7 +99,9 @@ class WebhookSender:
         known = self._resolved.get((host, port))
         if known is not None and known[1] > now:
             return known[0]
-        address = await resolve_target(host, port, self._allow_private)
+        address = await resolve_checked(
+            host, port, allow_private=self._allow_private, resolver=self._resolver
+        )
         if len(self._resolved) >= MAX_REMEMBERED_HOSTS:
             # Many distinct hooks: forget the lapsed entries rather than grow without end.
             self._resolved = {k: v for k, v in self._resolved.items() if v[1] > now}

@@ -82,6 +82,7 @@ async def load_inputs(rt: Runtime, params: Mapping[str, Any]) -> dict[str, bytes
             raise ProviderRejected(f"the stored input '{role}' is gone") from None
     for role, url in dict(params.get("remote_inputs", {})).items():
         loaded[role] = await fetch_image(
+            rt.outbound,
             str(url),
             max_bytes=rt.settings.max_image_bytes,
             allow_private=rt.settings.allow_private_urls,

@@ -13,8 +13,10 @@ from mjgate.domain.channels import Channel
 from mjgate.domain.pricing import PriceList
 from mjgate.domain.prompts import BannedWords
 from mjgate.providers.base import Provider
+from mjgate.providers.outbound import OutboundFetcher
 from mjgate.providers.relay import RelayProvider
 from mjgate.providers.relay_config import RelayConfig
+from mjgate.providers.resolution import Resolver, system_resolver
 from mjgate.providers.sandbox import SandboxProvider
 from mjgate.services.views import EncodedViews
 from mjgate.settings import Settings
@@ -47,7 +49,18 @@ class Runtime:
     wake_webhooks: Callable[[], None] = lambda: None
     # Encoded views of final tasks, for the polled lists (services.queries).
     views: EncodedViews = field(default_factory=EncodedViews)
+    # How host names become addresses for every outbound connection (webhooks, client
+    # links, relay results); tests inject one that answers like a rebinding DNS server.
+    resolver: Resolver = system_resolver
     _providers: dict[tuple[int, str], Provider] = field(default_factory=dict)
+    _outbound: OutboundFetcher | None = None
+
+    @property
+    def outbound(self) -> OutboundFetcher:
+        """The one fetcher for everything mjgate downloads on a client's behalf."""
+        if self._outbound is None:
+            self._outbound = OutboundFetcher(resolver=self.resolver)
+        return self._outbound
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -77,11 +90,16 @@ class Runtime:
             close = getattr(provider, "close", None)
             if close is not None:
                 await close()
+        if self._outbound is not None:
+            outbound, self._outbound = self._outbound, None
+            await outbound.close()
 
     def _make_provider(self, channel: Channel) -> Provider:
         if channel.kind == "sandbox":
             duration = channel.config.get("duration", self.settings.sandbox_duration)
             return SandboxProvider(float(duration))
         if channel.kind == "relay":
-            return RelayProvider(RelayConfig.from_mapping(channel.config), self.clock)
+            return RelayProvider(
+                RelayConfig.from_mapping(channel.config), self.clock, fetcher=self.outbound
+            )
         raise ValueError(f"channel {channel.name!r} has unknown kind {channel.kind!r}")

@@ -27,7 +27,7 @@ from mjgate.errors import (
     StateTooLong,
 )
 from mjgate.providers.relay_wire import Refusal
-from mjgate.providers.remote import is_public_host
+from mjgate.providers.resolution import default_port, is_public_host
 from mjgate.services.billing import charge_task
 from mjgate.services.handover import SUBMIT_HOLDER, HandOver, hand_over
 from mjgate.services.pricing import current_prices
@@ -133,7 +133,9 @@ async def _notify_hook(rt: Runtime, value: object) -> str | None:
         raise NotifyHookIsInvalid()
     assert isinstance(value, str)
     host = urlsplit(value).hostname or ""
-    if not rt.settings.webhook_allow_private and not await is_public_host(host):
+    if not rt.settings.webhook_allow_private and not await is_public_host(
+        host, default_port(value), rt.resolver
+    ):
         raise NotifyHookIsInvalid(
             "The notifyHook host does not resolve to a public address "
             "(set MJGATE_WEBHOOK_ALLOW_PRIVATE=true to allow private ones)."

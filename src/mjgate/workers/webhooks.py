@@ -67,6 +67,7 @@ class WebhookDeliverer:
                 timeout=settings.webhook_timeout,
                 allow_private=settings.webhook_allow_private,
                 max_connections=settings.webhook_concurrency,
+                resolver=self.rt.resolver,
             )
         return self._sender
 

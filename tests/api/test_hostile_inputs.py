@@ -8,13 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from conftest import make_settings
 from mjgate.services.relay_callbacks import callback_signature
-from support import ADMIN_TOKEN, Gateway, ServedApp, add_user, button_id
+from support import (
+    ADMIN_TOKEN,
+    Gateway,
+    ServedApp,
+    add_user,
+    button_id,
+    custom_gateway,
+    png_data_url,
+    task_row,
+)
 
 SURROGATE = "\\ud800"  # as a JSON escape: json.loads makes it a lone surrogate
 
@@ -190,3 +201,38 @@ async def test_prices_and_caps_beyond_the_bound_are_refused(gateway: Gateway, va
     assert_envelope(response, 400, "amount_out_of_range")
     response = await gateway.post("/mj/admin/users/admin/tokens", {"spendCap": value})
     assert_envelope(response, 400, "amount_out_of_range")
+
+
+# --- finding 9: the Host header never becomes our URLs -----------------------------------
+
+
+async def test_a_forged_host_never_appears_in_our_urls(tmp_path: Path, database_url: str) -> None:
+    settings = make_settings(tmp_path, database_url, allowed_hosts="gw.example:8080")
+    async with custom_gateway(settings) as (gateway, rt):
+        evil = {"Host": "evil.example"}
+        response = await gateway.http.post(
+            "/mj/submit/imagine", json={"prompt": "a cat"}, headers=evil
+        )
+        task_id = response.json()["result"]
+        task = await gateway.wait(task_id)
+        upload = await gateway.http.post(
+            "/mj/submit/upload-discord-images", json={"base64Array": [png_data_url()]}, headers=evil
+        )
+        fetched = await gateway.http.get(f"/mj/task/{task_id}/fetch", headers=evil)
+        record = await task_row(rt, task_id)
+        assert "evil.example" not in (record.public_base or "")
+        for text in (response.text, str(task), upload.text, fetched.text):
+            assert "evil.example" not in text
+        assert task["imageUrl"].startswith(gateway.http.base_url.join("/").__str__()[:-1])
+        # A Host the operator allowed is kept as the client named it.
+        allowed = await gateway.http.post(
+            "/mj/submit/imagine", json={"prompt": "a dog"}, headers={"Host": "gw.example:8080"}
+        )
+        done = await gateway.wait(allowed.json()["result"])
+        assert done["imageUrl"].startswith("http://gw.example:8080/mj/image/"), done
+
+
+def test_a_short_admin_token_is_refused_at_start(tmp_path: Path, database_url: str) -> None:
+    with pytest.raises(ValueError, match="at least 32 characters"):
+        make_settings(tmp_path, database_url, admin_token="mjg_short-and-guessable")
+    assert make_settings(tmp_path, database_url, admin_token="x" * 32).admin_token == "x" * 32

@@ -33,7 +33,7 @@ import httpx
 from scratch import database, free_port
 
 BIN = Path(sys.executable).parent
-TOKEN = "mjg_bench-admin-token"
+TOKEN = "mjg_bench-admin-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 LAYOUTS = {
     "one": [["serve"]],

@@ -44,7 +44,7 @@ from mjgate.db.tables import tasks as tasks_table
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-TOKEN = "mjg_bench-admin-token"
+TOKEN = "mjg_bench-admin-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 

@@ -30,7 +30,7 @@ from mjgate.services.runtime import Runtime
 from mjgate.settings import load_settings
 from mjgate.workers.runner import Worker
 
-TOKEN = "mjg_bench-admin-token"
+TOKEN = "mjg_bench-admin-token-0123456789abcdef"
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"

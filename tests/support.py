@@ -25,7 +25,7 @@ from mjgate.services.submit import Caller, SubmitAnswer, SubmitOptions
 from mjgate.settings import Settings
 from mjgate.workers.runner import Worker
 
-ADMIN_TOKEN = "mjg_test-admin-token"
+ADMIN_TOKEN = "mjg_test-admin-token-0123456789abcdef"
 FINAL = {"SUCCESS", "FAILURE", "CANCEL"}
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
-from typing import Annotated, TypeVar
+from pathlib import Path
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 import uvicorn
@@ -81,6 +84,35 @@ def _run(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
         raise typer.Exit(1) from None
 
 
+def _fail(message: str) -> NoReturn:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(2)
+
+
+def _relay_secret(env_name: str | None, file: Path | None) -> str | None:
+    """The upstream's secret from an environment variable, a file, or (at a terminal) a
+    hidden prompt; never from the command line, where other users and history see it."""
+    if env_name is not None and file is not None:
+        _fail("give --secret-env or --secret-file, not both.")
+    if env_name is not None:
+        value = os.environ.get(env_name, "").strip()
+        if not value:
+            _fail(f"the environment variable {env_name} is not set or empty.")
+        return value
+    if file is not None:
+        try:
+            value = file.read_text().strip()
+        except OSError as exc:
+            _fail(f"cannot read the secret file {file}: {exc.strerror}.")
+        if not value:
+            _fail(f"the secret file {file} is empty.")
+        return value
+    if sys.stdin.isatty():
+        prompted: str = typer.prompt("Upstream secret", hide_input=True)
+        return prompted.strip() or None
+    return None  # the channel check answers that a relay needs a secret
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on [MJGATE_HOST].")] = None,
@@ -94,6 +126,15 @@ def serve(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = _settings()
+    if not settings.public_url:
+        logging.getLogger(__name__).warning(
+            "MJGATE_PUBLIC_URL is not set: image and callback URLs will use the request's Host "
+            "only when it is in MJGATE_ALLOWED_HOSTS (%s), else this server's own address "
+            "(http://%s:%s). Set MJGATE_PUBLIC_URL to the address clients reach.",
+            ", ".join(settings.allowed_hosts) or "none",
+            host or settings.host,
+            port or settings.port,
+        )
     upgrade_database(settings.resolved_database_url)
     # The event loop uvicorn itself would pick (uvloop when installed): asyncio.run's default
     # loop costs a good share of the requests per second on the polled reads.
@@ -271,7 +312,15 @@ def channel_add(
     weight: Annotated[int, typer.Option(min=1, help="Preference among equally loaded.")] = 1,
     priority: Annotated[int, typer.Option(help="Higher is tried first.")] = 0,
     base_url: Annotated[str | None, typer.Option(help="Relay: the upstream's base URL.")] = None,
-    secret: Annotated[str | None, typer.Option(help="Relay: the upstream's API secret.")] = None,
+    secret: Annotated[
+        str | None, typer.Option(hidden=True, help="Refused: use --secret-env or --secret-file.")
+    ] = None,
+    secret_env: Annotated[
+        str | None, typer.Option(help="Relay: environment variable holding the upstream's secret.")
+    ] = None,
+    secret_file: Annotated[
+        Path | None, typer.Option(help="Relay: file holding the upstream's secret.")
+    ] = None,
     auth: Annotated[
         str, typer.Option(help="Relay: send the secret as mj-api-secret or bearer.")
     ] = "mj-api-secret",
@@ -288,7 +337,14 @@ def channel_add(
     """Add a channel."""
     config: dict[str, object] = {"duration": duration} if duration is not None else {}
     if kind == "relay":
-        config = {"base_url": base_url, "secret": secret, "auth": auth}
+        if secret is not None:
+            _fail(
+                "--secret is refused: a command line is visible to every user of this machine "
+                "and kept in shell history. Use --secret-env NAME, --secret-file PATH, or leave "
+                "both out to be asked for it."
+            )
+        config = {"base_url": base_url, "secret": _relay_secret(secret_env, secret_file)}
+        config["auth"] = auth
         if submit_timeout is not None:
             config["submit_timeout"] = submit_timeout
         if media_host:

@@ -7,8 +7,8 @@ Each class names a fact. Its class attributes say how the API answers it (PROTOC
 
     MjgateError                               9 / 500  internal_error
     ├── RequestRejected                       4 / 400  (validation: one subclass per error id)
-    │   ├── BindRequestBodyFailed, PromptIsRequired, TaskIdIsRequired, ActionIsRequired,
-    │   │   CustomIdIsRequired, UnknownAction, IndexIsRequired, IndexIsInvalid,
+    │   ├── BindRequestBodyFailed, PromptIsRequired, PromptTooLong, TaskIdIsRequired,
+    │   │   ActionIsRequired, CustomIdIsRequired, UnknownAction, IndexIsRequired, IndexIsInvalid,
     │   │   ContentIsRequired, ContentParseFailed, Base64IsRequired, Base64ArraySizeInvalid,
     │   │   Base64IsInvalid, MaskBase64IsRequired, ZoomIsInvalid, SourceAndTargetRequired,
     │   │   DimensionsIsInvalid, ModeIsInvalid, NotifyHookIsInvalid, StateTooLong,
@@ -22,6 +22,7 @@ Each class names a fact. Its class attributes say how the API answers it (PROTOC
     │   └── AccountError                      4 / 400  invalid_request (operator commands)
     │       ├── UserNotFound                  4 / 404  user_not_found
     │       ├── PriceKeyInvalid               4 / 400  price_is_invalid
+    │       ├── AmountOutOfRange              4 / 400  amount_out_of_range
     │       ├── DeliveryNotFound              4 / 404  webhook_delivery_not_found
     │       └── DeliveryNotRetryable          4 / 400  invalid_request
     ├── TaskNotFound                          3 / 404
@@ -70,6 +71,12 @@ class PromptIsRequired(RequestRejected):
     """A prompt is required."""
 
     error_id = "prompt_is_required"
+
+
+class PromptTooLong(RequestRejected):
+    """The prompt may be at most 6,000 characters long."""
+
+    error_id = "prompt_too_long"
 
 
 class TaskIdIsRequired(RequestRejected):
@@ -263,6 +270,12 @@ class PriceKeyInvalid(AccountError):
     """A price key is ACTION or ACTION:MODE, and a price a whole number, 0 or more."""
 
     error_id = "price_is_invalid"
+
+
+class AmountOutOfRange(AccountError):
+    """Amounts, prices and caps are at most 10^12 quota units, and a balance at most 10^15."""
+
+    error_id = "amount_out_of_range"
 
 
 class DeliveryNotFound(AccountError):

@@ -25,6 +25,9 @@ from mjgate.domain.tasks import Mode
 MIB = 1024 * 1024
 
 
+MIN_ADMIN_TOKEN_CHARS = 32
+
+
 class Settings(BaseSettings):
     """Every knob of a mjgate process. The README's settings table mirrors this class."""
 
@@ -74,6 +77,11 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Client addresses whose X-Forwarded-For/Proto/Host headers are honoured.",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Without a public URL, Host header values (name or name:port) that may "
+        "become the base of our URLs; any other Host gets the server's own address.",
     )
     secret_key: str | None = Field(
         None, description="Key that signs image URLs; default: generated once into the data dir."
@@ -162,7 +170,18 @@ class Settings(BaseSettings):
         description='Price overrides, e.g. {"IMAGINE": 120, "VIDEO:RELAX": 500}.',
     )
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("admin_token")
+    @classmethod
+    def _long_admin_token(cls, value: str | None) -> str | None:
+        # The admin token opens every account; a short one chosen by hand is guessable.
+        if value is not None and len(value) < MIN_ADMIN_TOKEN_CHARS:
+            raise ValueError(
+                f"MJGATE_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} characters long"
+                " (leave it unset and mjgate makes a random one)"
+            )
+        return value
+
+    @field_validator("trusted_proxies", "allowed_hosts", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip().startswith("["):

@@ -84,7 +84,12 @@ async def test_other_users_token_is_its_own_caller(served: ServedApp) -> None:
         assert_error(refused, 402, 4, "quota_not_enough")
     await accounts.revoke_token(rt, token)
     async with Gateway.connect(served.base_url, token) as carol:
-        assert_error(await carol.http.get("/mj/task/list"), 403, 4, "forbidden")
+        # Revoked: answered word for word as a token that never existed.
+        revoked = await carol.http.get("/mj/task/list")
+        assert_error(revoked, 401, 4, "unauthorized")
+    async with Gateway.connect(served.base_url, "mjg_never-issued") as stranger:
+        unknown = await stranger.http.get("/mj/task/list")
+        assert unknown.json() == revoked.json()
 
 
 # --- CORS ---------------------------------------------------------------------------------

@@ -601,21 +601,21 @@ CASES: dict[str, Case] = {
             "list no token": get("/mj/task/list", token=None),
             "queue bad token": get("/mj/task/queue", token="x"),
             "list-by-condition": post("/mj/task/list-by-condition", {"ids": []}, token=None),
-        },
-    ),
-    "forbidden": Case(
-        "forbidden",
-        403,
-        {
-            "imagine": post("imagine", {"prompt": "a cat"}, token=REVOKED_TOKEN),
-            "fetch": get(f"/mj/task/{MISSING_ID}/fetch", token=REVOKED_TOKEN),
-            "mj-api-secret": post(
+            # A revoked token is answered exactly as an unknown one: nobody learns it existed.
+            "revoked imagine": post("imagine", {"prompt": "a cat"}, token=REVOKED_TOKEN),
+            "revoked fetch": get(f"/mj/task/{MISSING_ID}/fetch", token=REVOKED_TOKEN),
+            "revoked mj-api-secret": post(
                 "imagine",
                 {"prompt": "a cat"},
                 token=None,
                 headers={"mj-api-secret": "{revoked_token}"},
             ),
         },
+    ),
+    "forbidden": Case(
+        "forbidden",
+        403,
+        {"admin route": get("/mj/admin/users", token=OTHER_TOKEN)},
     ),
     "no_available_channel": Case(
         "no_available_channel",

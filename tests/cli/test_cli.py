@@ -344,8 +344,8 @@ def test_webhooks_list_retry_and_secret(tmp_path: Path, pycache: Path) -> None:
 def test_relay_channels_are_added_and_listed_without_their_secret(
     tmp_path: Path, pycache: Path
 ) -> None:
-    env = cli_env(tmp_path / "data", pycache)
     secret = "sk-relay-0123456789abcdef"
+    env = cli_env(tmp_path / "data", pycache, UPSTREAM_SECRET=secret)
     ok(env, ("db", "upgrade"))  # two first commands side by side would both migrate
     added, missing = mjgate(
         env,
@@ -357,8 +357,8 @@ def test_relay_channels_are_added_and_listed_without_their_secret(
             "relay",
             "--base-url",
             "http://127.0.0.1:9",
-            "--secret",
-            secret,
+            "--secret-env",
+            "UPSTREAM_SECRET",
             "--auth",
             "bearer",
             "--core-size",
@@ -375,3 +375,25 @@ def test_relay_channels_are_added_and_listed_without_their_secret(
     up = [line for line in listed.splitlines() if line.startswith("up\t")]
     assert len(up) == 1 and "relay" in up[0] and "core 2" in up[0], listed
     assert secret not in listed and "0123456789" not in listed
+
+
+def test_a_relay_secret_never_comes_from_the_command_line(tmp_path: Path, pycache: Path) -> None:
+    env = cli_env(tmp_path / "data", pycache)
+    secret_file = tmp_path / "upstream.secret"
+    secret_file.write_text("sk-from-a-file-0123456789\n")
+    ok(env, ("db", "upgrade"))
+    relay = ("channel", "add", "--kind", "relay", "--base-url", "http://127.0.0.1:9")
+    on_line, no_env, from_file = mjgate(
+        env,
+        (*relay, "--secret", "sk-visible-to-ps", "shown"),
+        (*relay, "--secret-env", "NOT_SET_ANYWHERE", "unset"),
+        (*relay, "--secret-file", str(secret_file), "filed"),
+    )
+    assert on_line.code == 2 and "--secret is refused" in on_line.stderr, on_line
+    assert "--secret-env" in on_line.stderr and "--secret-file" in on_line.stderr
+    assert no_env.code == 2 and "NOT_SET_ANYWHERE is not set" in no_env.stderr, no_env
+    assert from_file.code == 0, from_file
+    [listed] = ok(env, ("channel", "list"))
+    names = {line.split("\t")[0] for line in listed.splitlines()}
+    assert "filed" in names and "shown" not in names and "unset" not in names, listed
+    assert "sk-from-a-file" not in listed

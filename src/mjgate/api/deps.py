@@ -55,15 +55,41 @@ def public_base(request: Request) -> str:
 
 
 def public_base_for(rt: Runtime, request: Request) -> str:
-    """Scheme and host the client reached, trusting X-Forwarded-* only from known proxies."""
+    """The base of the absolute URLs we hand out (images, relay callbacks).
+
+    The configured public URL; else the Host the client named (X-Forwarded-* only from known
+    proxies) when it is one of MJGATE_ALLOWED_HOSTS; else the address this socket serves on.
+    Anyone can send ``Host: evil.example``: it must never become a link others follow.
+    """
     if rt.settings.public_url:
         return rt.settings.public_url.rstrip("/")
-    scheme, host = request.url.scheme, request.headers.get("host") or request.url.netloc
+    scheme, host = request.url.scheme, request.headers.get("host", "")
     client = request.client.host if request.client else None
     if client is not None and client in rt.settings.trusted_proxies:
         scheme = request.headers.get("x-forwarded-proto", scheme).split(",")[0].strip()
         host = request.headers.get("x-forwarded-host", host).split(",")[0].strip()
-    return f"{scheme}://{host}"
+    if scheme not in ("http", "https"):
+        scheme = request.url.scheme
+    if host and _host_allowed(host, rt.settings.allowed_hosts):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{_server_address(request)}"
+
+
+def _host_allowed(host: str, allowed: list[str]) -> bool:
+    """``host`` (``name`` or ``name:port``) matches an entry, with or without its port."""
+    host = host.lower()
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return any(entry.lower() in (host, name) for entry in allowed)
+
+
+def _server_address(request: Request) -> str:
+    server = request.scope.get("server")
+    if not server:
+        return "127.0.0.1"
+    address, port = server[0], server[1]
+    if ":" in address:
+        address = f"[{address}]"
+    return address if port is None else f"{address}:{port}"
 
 
 def submit_options(request: Request, body: CommonFields) -> SubmitOptions:

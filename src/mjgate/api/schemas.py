@@ -6,12 +6,37 @@ values mean (blank prompts, bad modes, images) the services check, with their ow
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
+
+# A lone surrogate ("\ud800" in JSON) is legal JSON but not text: no database, encoder or
+# terminal takes it, so a body holding one is refused here instead of failing deep inside.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def holds_lone_surrogate(value: object) -> bool:
+    """Whether any string in a parsed JSON value (keys included) holds a surrogate."""
+    if isinstance(value, str):
+        # isascii() is O(1) for ASCII strings (base64 images): only others are scanned.
+        return not value.isascii() and _SURROGATE.search(value) is not None
+    if isinstance(value, list):
+        return any(holds_lone_surrogate(item) for item in value)
+    if isinstance(value, dict):
+        return any(holds_lone_surrogate(k) or holds_lone_surrogate(v) for k, v in value.items())
+    return False
 
 
 class Body(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_lone_surrogates(cls, data: object) -> object:
+        if holds_lone_surrogate(data):
+            raise ValueError("a string holds a lone surrogate, which is not text")
+        return data
 
 
 class CommonFields(Body):

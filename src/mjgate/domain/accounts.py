@@ -10,6 +10,19 @@ from typing import NamedTuple
 
 TOKEN_PREFIX = "mjg_"
 
+# Bounds on what operators may write into the ledger: far below BIGINT (9.2 * 10^18), so no
+# sum of balances and grants overflows it, and SQLite never turns a balance into a float.
+MAX_AMOUNT = 10**12  # one grant, price or spending cap
+MAX_BALANCE = 10**15  # one balance, either way
+
+
+def amount_in_range(amount: int) -> bool:
+    return -MAX_AMOUNT <= amount <= MAX_AMOUNT
+
+
+def balance_in_range(balance: int) -> bool:
+    return -MAX_BALANCE <= balance <= MAX_BALANCE
+
 
 @dataclass(eq=False)
 class User:

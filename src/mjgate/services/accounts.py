@@ -6,9 +6,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mjgate.domain.accounts import ApiToken, User, hash_token, new_token, token_prefix
+from mjgate.domain.accounts import (
+    ApiToken,
+    User,
+    amount_in_range,
+    hash_token,
+    new_token,
+    token_prefix,
+)
 from mjgate.domain.channels import Channel
-from mjgate.errors import AccountError, UserNotFound
+from mjgate.errors import AccountError, AmountOutOfRange, UserNotFound
 from mjgate.providers.relay_config import RelayConfig
 from mjgate.services.billing import top_up
 from mjgate.services.runtime import Runtime
@@ -80,6 +87,8 @@ async def create_token(
     """A new token for the user; the plain token is returned once and never stored."""
     if spend_cap is not None and spend_cap < 0:
         raise AccountError("A spending cap is 0 or more quota units.")
+    if spend_cap is not None and not amount_in_range(spend_cap):
+        raise AmountOutOfRange()
     token = new_token()
     async with rt.db.write() as uow:
         user = await uow.user_by_name(user_name)

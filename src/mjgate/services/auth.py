@@ -28,10 +28,11 @@ def token_hash(token: str | None) -> str:
 
 
 def caller_of(holder: TokenHolder | None) -> Caller:
-    """Unknown token: 401. A disabled token or user: 403."""
-    if holder is None:
+    """Unknown or revoked token: the same 401, so a guess learns nothing about which tokens
+    ever existed. A live token of a disabled user: 403."""
+    if holder is None or not holder.token_enabled:
         raise Unauthorized()
-    if not holder.token_enabled or not holder.user_enabled:
+    if not holder.user_enabled:
         raise Forbidden()
     return Caller(
         user_id=holder.user_id,

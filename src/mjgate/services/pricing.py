@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from mjgate.db.submit_writes import PriceWork
+from mjgate.domain.accounts import amount_in_range
 from mjgate.domain.pricing import PriceList
 from mjgate.domain.tasks import Mode, TaskAction
-from mjgate.errors import PriceKeyInvalid
+from mjgate.errors import AmountOutOfRange, PriceKeyInvalid
 from mjgate.services.runtime import Runtime
 
 
@@ -30,6 +31,8 @@ async def set_price(rt: Runtime, key: str, price: int | None) -> str:
         raise PriceKeyInvalid(str(exc)) from None
     if price is not None and price < 0:
         raise PriceKeyInvalid("A price is a whole number of quota units, 0 or more.")
+    if price is not None and not amount_in_range(price):
+        raise AmountOutOfRange()
     async with rt.db.write() as uow:
         await uow.set_price_override(canonical, price, rt.clock())
     return canonical

@@ -23,6 +23,7 @@ from mjgate.errors import (
     MjgateError,
     NoAvailableChannel,
     NotifyHookIsInvalid,
+    PromptTooLong,
     QueueFull,
     StateTooLong,
 )
@@ -96,8 +97,16 @@ class SubmitAnswer:
     properties: dict[str, Any]
 
 
+# Midjourney's own limit is a few thousand characters; a longer prompt is an attack or a bug,
+# and every later fetch of the task would carry it.
+MAX_PROMPT_CHARS = 6000
+
+
 def check_prompt(rt: Runtime, prompt: str) -> None:
-    """Banned words refuse the submit with code 24 before anything is created or charged."""
+    """A too long prompt is a 400; banned words refuse the submit with code 24. Both before
+    anything is created or charged."""
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise PromptTooLong()
     word = rt.banned_words.find(prompt)
     if word is not None:
         raise BannedPrompt(promptEn=prompt, bannedWord=word)

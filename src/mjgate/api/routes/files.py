@@ -16,8 +16,9 @@ CACHE_FOREVER = "public, max-age=31536000, immutable"
 @router.get("/image/{key:path}", summary="A stored image or video (no token needed)")
 @router.head("/image/{key:path}", include_in_schema=False)
 async def stored_file(key: str, rt: RuntimeDep, sig: str = "", exp: str = "0") -> FileResponse:
-    # A malformed expiry is just another invalid link: 404 like the rest, never a 400.
-    expires = int(exp) if exp.isdigit() else -1
+    # A malformed expiry is just another invalid link: 404 like the rest, never a 400. Only
+    # ASCII digits, and few of them: int() refuses 4,300+ digits and Unicode digits like "²".
+    expires = int(exp) if exp.isascii() and exp.isdigit() and len(exp) <= 20 else -1
     if expires < 0 or not rt.storage.verify(key, expires, sig, rt.clock() // 1000):
         raise RouteNotFound("No such file, or the link is not valid.")
     try:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 
 from mjgate.api.deps import RuntimeDep
 from mjgate.api.errors import envelope
+from mjgate.errors import BindRequestBodyFailed
+from mjgate.services.relay_callbacks import check_signature
 from mjgate.services.relay_status import accept_callback
 
 OFF_LOOP = 64 * 1024
@@ -22,11 +24,18 @@ async def relay_callback(
 ) -> dict[str, Any]:
     raw = await request.body()  # within 1 MiB (api.admission), the signature checked first
     try:
-        # A large one is parsed off the event loop, so other requests are not held up.
+        # orjson refuses what json.loads would choke on later or recurse into: nesting deeper
+        # than 1,024 levels and lone surrogates (text no database or encoder takes). A large
+        # body is parsed off the event loop, so other requests are not held up.
         body: object = (
-            json.loads(raw) if len(raw) < OFF_LOOP else await asyncio.to_thread(json.loads, raw)
+            None
+            if not raw
+            else orjson.loads(raw)
+            if len(raw) < OFF_LOOP
+            else await asyncio.to_thread(orjson.loads, raw)
         )
-    except ValueError:
-        body = None  # garbage from an upstream is no update; the poll still follows the task
+    except orjson.JSONDecodeError:
+        check_signature(rt, task_id, signature)  # a stranger learns nothing about the body
+        raise BindRequestBodyFailed("The callback body is not JSON.") from None
     await accept_callback(rt, task_id, signature, body)
     return envelope(1, "Success", task_id)

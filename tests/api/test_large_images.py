@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -45,6 +47,32 @@ def huge() -> str:
 
 
 @pytest.fixture(scope="module")
+def link(huge: str) -> Iterator[str]:
+    """The huge PNG served over loopback HTTP, as a client's image link would be."""
+    data = base64.b64decode(huge.split(",", 1)[1])
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/huge.png"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
     tmp = tmp_path_factory.mktemp("large-images")
     env = process_env(
@@ -54,6 +82,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
         MJGATE_ADMIN_TOKEN=ADMIN_TOKEN,
         MJGATE_SECRET_KEY="test-secret",
         MJGATE_SANDBOX_DURATION="0",
+        MJGATE_ALLOW_PRIVATE_URLS="true",  # the link below is on loopback
     )
     proc = start(env, tmp / "logs", "serve", "serve")
     try:
@@ -101,6 +130,24 @@ async def test_a_huge_legal_image_is_refused_from_its_header(
     assert envelope["description"] == "image_too_large"
     assert "9400×9400 pixels" in envelope["properties"]["message"]
     print(f"{attack}: refused in {took_ms:.0f} ms")
+
+
+async def test_a_huge_linked_image_fails_its_task_before_any_decoding(
+    server: Proc, link: str
+) -> None:
+    async with httpx.AsyncClient(base_url=str(server.base_url), headers=HEADERS) as client:
+        answer = await client.post("/mj/submit/edits", json={"prompt": "a hat", "image": link})
+        assert answer.json()["code"] == 1, answer.text
+        task_id = answer.json()["result"]
+        deadline = time.monotonic() + 60
+        while True:
+            task = (await client.get(f"/mj/task/{task_id}/fetch")).json()
+            if task["status"] in ("SUCCESS", "FAILURE"):
+                break
+            assert time.monotonic() < deadline, task
+            await asyncio.sleep(0.1)
+    assert task["status"] == "FAILURE", task
+    assert "9400×9400 pixels" in task["failReason"], task
 
 
 async def test_an_image_just_under_the_budget_is_accepted(server: Proc) -> None:

@@ -60,6 +60,12 @@ class Settings(BaseSettings):
         None, description="Banned words, one per line; default: the list shipped with mjgate."
     )
     max_image_bytes: int = Field(10 * MIB, gt=0, description="Largest decoded image accepted.")
+    # Midjourney's largest output (a 4× upscale) is 4096×4096 = 16.8 MP and its inputs are photos
+    # of a few thousand pixels a side; 25 MP (5000×5000) takes all of them, and decodes to at
+    # most 100 MB (RGBA), far below Pillow's 89 MP warning and 179 MP refusal.
+    max_image_pixels: int = Field(
+        25_000_000, gt=0, description="Most pixels (width × height) an input image may declare."
+    )
     max_body_bytes: int = Field(64 * MIB, gt=0, description="Largest request body accepted.")
     max_body_bytes_in_flight: int = Field(
         256 * MIB, gt=0, description="Request body bytes held at once across connections (503)."

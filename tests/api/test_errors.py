@@ -231,6 +231,8 @@ def noisy_png_data_url(size: int = 64) -> str:
 SMALL_IMAGE_LIMIT = 2048
 SMALL_BODY_LIMIT = 128 * 1024
 BIG = noisy_png_data_url()  # ~12 KiB: over SMALL_IMAGE_LIMIT, well under SMALL_BODY_LIMIT
+SMALL_PIXEL_LIMIT = 64 * 64  # PNG's own size: it passes
+MANY_PIXELS = png_data_url(size=(200, 200))  # a few hundred bytes declaring 40,000 pixels
 
 
 # --- the cases ----------------------------------------------------------------------------
@@ -426,6 +428,8 @@ CASES: dict[str, Case] = {
             "blend": post("blend", {"base64Array": [PNG, BIG]}),
             "upload": post("upload-discord-images", {"base64Array": [BIG]}),
             "swap": post("/mj/insight-face/swap", {"sourceBase64": BIG, "targetBase64": PNG}),
+            "describe, too many pixels": post("describe", {"base64": MANY_PIXELS}),
+            "blend, too many pixels": post("blend", {"base64Array": [PNG, MANY_PIXELS]}),
             "body with length": post(
                 "imagine", raw=b'{"prompt": "' + b"x" * SMALL_BODY_LIMIT + b'"}'
             ),
@@ -433,7 +437,11 @@ CASES: dict[str, Case] = {
                 "imagine", raw=b'{"prompt": "' + b"x" * SMALL_BODY_LIMIT + b'"}', chunked=True
             ),
         },
-        settings={"max_image_bytes": SMALL_IMAGE_LIMIT, "max_body_bytes": SMALL_BODY_LIMIT},
+        settings={
+            "max_image_bytes": SMALL_IMAGE_LIMIT,
+            "max_body_bytes": SMALL_BODY_LIMIT,
+            "max_image_pixels": SMALL_PIXEL_LIMIT,
+        },
     ),
     "mask_base64_is_required": Case(
         "mask_base64_is_required",

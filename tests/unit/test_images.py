@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import io
 from collections.abc import Callable
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from PIL import Image
 
 from mjgate.domain.images import ImageData, decode_image, is_http_url, sniff_image_type
 from mjgate.errors import Base64IsInvalid, ImageTooLarge
@@ -286,3 +288,22 @@ def test_decoding_in_steps_matches_decoding_whole(
             decode_image(value, MAX)
     else:
         assert decode_image(value, MAX) == expected
+
+
+def _real_image(size: tuple[int, int], format: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (10, 20, 30)).save(buffer, format)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("format", ["PNG", "JPEG", "WEBP", "GIF"])
+def test_the_pixel_budget_is_read_from_the_header(format: str) -> None:
+    data = _real_image((100, 50), format)
+    assert decode_image(b64(data), MAX, max_pixels=5000).data == data  # exactly the budget
+    with pytest.raises(ImageTooLarge, match="100×50 pixels; at most 4,999"):
+        decode_image(b64(data), MAX, max_pixels=4999)
+
+
+def test_a_header_pillow_cannot_read_is_left_to_the_decoder() -> None:
+    # Magic bytes and nothing readable after them: the executor's decoder refuses it later.
+    assert decode_image(b64(PNG), MAX, max_pixels=1).data == PNG

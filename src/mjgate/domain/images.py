@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import binascii
 from dataclasses import dataclass
+from io import BytesIO
 from urllib.parse import urlsplit
+
+from PIL import Image
 
 from mjgate.errors import Base64IsInvalid, ImageTooLarge
 
@@ -38,11 +41,12 @@ def sniff_image_type(data: bytes) -> tuple[str, str] | None:
 _WHITESPACE_ALLOWANCE = 2
 
 
-def decode_image(value: object, max_bytes: int) -> ImageData:
+def decode_image(value: object, max_bytes: int, max_pixels: int | None = None) -> ImageData:
     """Decode a ``data:<type>;base64,<data>`` URL or raw base64 into a checked image.
 
-    ``ImageTooLarge`` when it would decode to more than ``max_bytes``; ``Base64IsInvalid`` for
-    a non-string, bad base64, or bytes that are not a PNG, JPEG, WEBP or GIF.
+    ``ImageTooLarge`` when it would decode to more than ``max_bytes``, or its header declares
+    more than ``max_pixels`` pixels; ``Base64IsInvalid`` for a non-string, bad base64, or bytes
+    that are not a PNG, JPEG, WEBP or GIF.
     """
     if not isinstance(value, str):
         raise Base64IsInvalid()
@@ -60,7 +64,36 @@ def decode_image(value: object, max_bytes: int) -> ImageData:
     kind = sniff_image_type(data)
     if kind is None:
         raise Base64IsInvalid()
+    if max_pixels is not None:
+        check_pixels(data, max_pixels)
     return ImageData(data, *kind)
+
+
+def check_pixels(data: bytes, max_pixels: int) -> None:
+    """``ImageTooLarge`` when the image's header declares more than ``max_pixels`` pixels.
+
+    A few hundred kilobytes of PNG can declare 9400×9400 pixels, which decode to gigabytes;
+    Pillow's ``open`` reads only the header, so this costs microseconds and no pixel memory.
+    A header Pillow cannot read is left to whoever decodes the image (it refuses it then).
+    """
+    size = header_size(data)
+    if size is not None and size[0] * size[1] > max_pixels:
+        width, height = size
+        raise ImageTooLarge(
+            f"The image is {width}×{height} pixels; at most {max_pixels:,} pixels are accepted."
+        )
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the image's header, or None when Pillow cannot read it."""
+    try:
+        with Image.open(BytesIO(data)) as opened:
+            return opened.size
+    except Image.DecompressionBombError:
+        # Pillow's own guard (over twice its MAX_IMAGE_PIXELS) fires in open, before we look.
+        return (Image.MAX_IMAGE_PIXELS or 0) * 2 + 1, 1
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombWarning):
+        return None
 
 
 # Characters handled per step. An image is decoded in a worker thread, but C calls hold the

@@ -10,6 +10,7 @@ pictures derived from other images carry a small "simulated" badge.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -252,6 +253,12 @@ def reference_tint(grid: Grid, references: Sequence[bytes]) -> Grid:
 # ---------------------------------------------------------------- decoding and encoding
 
 
+# Full-size decodes at once, across every rendering thread. An input within the pixel budget
+# (25 MP by default) still decodes to up to 100 MB before it is reduced; two at a time bound
+# that memory whatever the number of workers, and the rest wait for a slot.
+_DECODE_SLOTS = threading.BoundedSemaphore(2)
+
+
 def decode_image(
     data: bytes, what: str, limit: int | None = SINGLE_SIDE * 2, background: RGB = (255, 255, 255)
 ) -> Image.Image:
@@ -260,12 +267,13 @@ def decode_image(
     The one decoder of untrusted images for the sandbox modules (art, video, text).
     Transparency is laid over `background`.
     """
-    with _opened(data, what) as opened:
+    with _DECODE_SLOTS, _opened(data, what) as opened:
         if limit is not None:
             opened.draft("RGB", (limit, limit))  # JPEG decodes at a reduced scale
         image = _flatten(opened, background)
-    if limit is not None:
-        image.thumbnail((limit, limit), Image.Resampling.LANCZOS)
+        if limit is not None:
+            # Within the slot: only the reduced copy leaves it.
+            image.thumbnail((limit, limit), Image.Resampling.LANCZOS)
     return image
 
 

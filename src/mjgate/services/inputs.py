@@ -7,15 +7,15 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from mjgate.domain.images import ImageData, decode_image, is_http_url
-from mjgate.errors import Base64IsInvalid, ProviderRejected
+from mjgate.domain.images import ImageData, check_pixels, decode_image, is_http_url
+from mjgate.errors import Base64IsInvalid, ImageTooLarge, ProviderRejected
 from mjgate.providers.remote import fetch_image
 from mjgate.services.runtime import Runtime
 from mjgate.storage import StoredFileMissing
 
 
 def decode(rt: Runtime, value: object) -> ImageData:
-    return decode_image(value, rt.settings.max_image_bytes)
+    return decode_image(value, rt.settings.max_image_bytes, rt.settings.max_image_pixels)
 
 
 # Values shorter than this are decoded where they are: a thread hop would cost more.
@@ -81,10 +81,17 @@ async def load_inputs(rt: Runtime, params: Mapping[str, Any]) -> dict[str, bytes
         except StoredFileMissing:
             raise ProviderRejected(f"the stored input '{role}' is gone") from None
     for role, url in dict(params.get("remote_inputs", {})).items():
-        loaded[role] = await fetch_image(
+        data = await fetch_image(
             rt.outbound,
             str(url),
             max_bytes=rt.settings.max_image_bytes,
             allow_private=rt.settings.allow_private_urls,
         )
+        try:
+            # A link is the same attack as an inline image: its header is checked before any
+            # executor decodes it.
+            check_pixels(data, rt.settings.max_image_pixels)
+        except ImageTooLarge as exc:
+            raise ProviderRejected(f"the linked '{role}' image: {exc.message}") from None
+        loaded[role] = data
     return loaded

@@ -48,6 +48,7 @@ class Load:
         self.client = httpx.AsyncClient(base_url=base_url, headers=AUTH, timeout=10)
         self.accepted: list[str] = []
         self.cut_off = 0  # submits whose answer never came (the server died under them)
+        self.unreachable = 0  # submits refused a connection while the server was down
         self.refused: dict[str, int] = {}
         self.stopping = asyncio.Event()
 
@@ -59,8 +60,12 @@ class Load:
             body = {"prompt": f"chaos {n}-{count}: a lighthouse in a storm"}
             try:
                 answer = (await self.client.post(f"/mj/submit/{route}", json=body)).json()
+            except httpx.ConnectError:
+                self.unreachable += 1  # the server is down: nothing was sent
+                await asyncio.sleep(0.1)
+                continue
             except (httpx.HTTPError, ValueError):
-                self.cut_off += 1
+                self.cut_off += 1  # sent, and the server died before answering
                 await asyncio.sleep(0.1)
                 continue
             if answer.get("code") in (1, 22):
@@ -92,7 +97,7 @@ async def run(fleet: Fleet, url: str, seconds: float, seed: int) -> int:
     kills: dict[str, int] = {}
     ends = time.monotonic() + seconds
     while True:
-        pause = rng.uniform(1.0, 6.0)
+        pause = rng.uniform(0.5, 4.0)
         if time.monotonic() + pause >= ends:
             break
         await asyncio.sleep(pause)
@@ -119,6 +124,7 @@ async def run(fleet: Fleet, url: str, seconds: float, seed: int) -> int:
     print(f"kills survived:      {sum(kills.values())} ({survived})")
     print(f"tasks accepted:      {len(load.accepted)}")
     print(f"submits cut off:     {load.cut_off} (answer lost with the server; not counted)")
+    print(f"submits unreachable: {load.unreachable} (server down; retried)")
     print(f"tasks lost:          {len(verdict.lost)} {verdict.lost[:5]}")
     print(f"tasks started twice: {len(verdict.started_twice)} {verdict.started_twice[:5]}")
     print(f"balance mismatches:  {len(verdict.balance_mismatches)}")

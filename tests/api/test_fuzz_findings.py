@@ -1,0 +1,26 @@
+"""Inputs the OpenAPI fuzz run (tests/api/test_fuzz_openapi.py) found answering 500, each
+pinned here with the envelope it is answered with now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from support import Gateway
+
+
+def _envelope(body: dict[str, Any], code: int) -> None:
+    assert set(body) == {"code", "description", "result", "properties"}
+    assert body["code"] == code and body["result"] is None and body["properties"]["message"]
+
+
+@pytest.mark.parametrize("signature", ["%C3%A9t%C3%A9", "%E2%9C%93" * 20, "%ED%A0%80"])
+async def test_relay_callback_with_a_non_ascii_signature_is_task_not_found(
+    gateway: Gateway, signature: str
+) -> None:
+    # hmac.compare_digest raised TypeError on a str with non-ASCII characters.
+    response = await gateway.post(f"/mj/relay/callback/1712158011464906/{signature}", {})
+    assert response.status_code == 404, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    _envelope(response.json(), 3)

@@ -24,3 +24,15 @@ async def test_relay_callback_with_a_non_ascii_signature_is_task_not_found(
     assert response.status_code == 404, response.text
     assert response.headers["content-type"].startswith("application/json")
     _envelope(response.json(), 3)
+
+
+@pytest.mark.parametrize("sig", ["été", "✓" * 16, "%ED%A0%80"])
+async def test_image_with_a_non_ascii_signature_is_not_found(gateway: Gateway, sig: str) -> None:
+    # The same TypeError, from the signed image URLs' check.
+    answer = await gateway.submit("imagine", {"prompt": "a lighthouse"})
+    task = await gateway.wait(str(answer["result"]))
+    path = task["imageUrl"].split("?", 1)[0].split("/mj/image/", 1)[1]
+    response = await gateway.http.get(f"/mj/image/{path}", params={"sig": sig})
+    assert response.status_code == 404, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    _envelope(response.json(), 4)  # not_found: no such file, or the link is not valid

@@ -14,6 +14,7 @@ Inputs of findings being fixed on another branch are filtered out by ``known_500
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -239,7 +240,7 @@ def target(tmp_path: Path, database_url: str) -> Iterator[Target]:
 
 
 FUZZ = settings(
-    max_examples=250,
+    max_examples=int(os.environ.get("MJGATE_FUZZ_EXAMPLES", "1500")),
     deadline=None,
     database=None,
     suppress_health_check=[

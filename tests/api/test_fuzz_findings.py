@@ -36,3 +36,20 @@ async def test_image_with_a_non_ascii_signature_is_not_found(gateway: Gateway, s
     assert response.status_code == 404, response.text
     assert response.headers["content-type"].startswith("application/json")
     _envelope(response.json(), 4)  # not_found: no such file, or the link is not valid
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("PUT", "/mj/admin/prices/"), ("GET", "/mj/admin/users/"), ("GET", "/mj/task/list/")],
+)
+async def test_a_trailing_slash_is_a_404_envelope_not_a_redirect(
+    gateway: Gateway, method: str, path: str
+) -> None:
+    # Starlette answered a bodiless 307 whose Location came from the Host header.
+    response = await gateway.http.request(
+        method, path, json={"price": 1}, headers={"Host": "evil.example"}
+    )
+    assert response.status_code == 404, response.text
+    assert "location" not in response.headers
+    assert response.headers["content-type"].startswith("application/json")
+    _envelope(response.json(), 4)

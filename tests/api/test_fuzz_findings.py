@@ -53,3 +53,14 @@ async def test_a_trailing_slash_is_a_404_envelope_not_a_redirect(
     assert "location" not in response.headers
     assert response.headers["content-type"].startswith("application/json")
     _envelope(response.json(), 4)
+
+
+@pytest.mark.parametrize("delivery_id", [2**31, 2**63, 2**64, 0])
+async def test_a_webhook_retry_of_an_id_past_the_column_is_a_400_envelope(
+    gateway: Gateway, delivery_id: int
+) -> None:
+    # On PostgreSQL an id past INTEGER reached asyncpg and came back as a DataError 500.
+    response = await gateway.post(f"/mj/admin/webhooks/{delivery_id}/retry")
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    _envelope(response.json(), 4)

@@ -100,7 +100,9 @@ class Storage:
             return False
         if expires and expires < now_seconds:
             return False
-        return hmac.compare_digest(self._sign(key, expires), signature)
+        # As bytes: compare_digest raises TypeError on a str with non-ASCII characters.
+        given = signature.encode("utf-8", "surrogatepass")
+        return hmac.compare_digest(self._sign(key, expires).encode(), given)
 
     def _sign(self, key: str, expires: int) -> str:
         message = f"{key}\n{expires}".encode()

@@ -8,15 +8,13 @@ hour-long jobs, so that what the fuzzing creates waits in the queue and renders 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -26,10 +24,8 @@ from hypothesis import strategies as st
 from conftest import make_settings
 from mjgate.services import accounts
 from mjgate.services.runtime import Runtime
-from mjgate.settings import Settings
-from support import ADMIN_TOKEN, FINAL, png_bytes, png_data_url, serve_app
-
-T = TypeVar("T")
+from server_thread import ServerThread
+from support import ADMIN_TOKEN, FINAL, png_bytes, png_data_url
 
 COMMON = ("mode", "state", "notifyHook", "botType", "accountFilter")
 ROUTES: dict[str, tuple[str, ...]] = {
@@ -60,66 +56,6 @@ ROUTES: dict[str, tuple[str, ...]] = {
 }
 LISTS = ("/mj/task/list-by-condition", "/mj/task/list-by-ids")
 MISSING_ID = "1712158011464906"
-
-
-# --- a server on its own thread -----------------------------------------------------------
-
-
-class ServerThread:
-    """The real app under uvicorn, on a thread with its own event loop; stopped on exit."""
-
-    def __init__(self, app_settings: Settings) -> None:
-        self._settings = app_settings
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._runtime: Runtime | None = None
-        self.base_url = ""
-        self._thread = threading.Thread(target=self._run, name="mjgate-fuzz", daemon=True)
-
-    def __enter__(self) -> ServerThread:
-        self._thread.start()
-        if not self._ready.wait(60):
-            raise RuntimeError("the server thread did not start")
-        if self._error is not None:
-            raise self._error
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(60)
-        assert not self._thread.is_alive(), "the server thread did not stop"
-        if self._error is not None:
-            raise self._error
-
-    def call(self, work: Callable[[Runtime], Coroutine[Any, Any, T]]) -> T:
-        """Run ``work(runtime)`` on the server's loop and wait for its result."""
-        assert self._loop is not None and self._runtime is not None
-        return asyncio.run_coroutine_threadsafe(work(self._runtime), self._loop).result(60)
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as exc:  # handed to the test thread in __enter__ / __exit__
-            self._error = exc
-        finally:
-            self._ready.set()
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        runtime = Runtime.from_settings(self._settings)
-        await accounts.bootstrap(runtime)
-        try:
-            async with serve_app(runtime) as served:
-                self._runtime = runtime
-                self.base_url = served.base_url
-                self._ready.set()
-                await self._stop.wait()
-        finally:
-            await runtime.db.dispose()
 
 
 # --- the app under fuzz -------------------------------------------------------------------

@@ -54,6 +54,9 @@ def fastapi_app(rt: Runtime) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         default_response_class=JsonResponse,
+        # A trailing slash is a 404 envelope like any unknown path, not a bodiless 307 to a
+        # Location built from the Host header.
+        redirect_slashes=False,
         # mjgate exports no OpenTelemetry; left on, FastAPI asks the global providers
         # whether it should, on every request (a tenth of a polled read's time).
         telemetry={"tracing": False, "metrics": False, "logs": False},

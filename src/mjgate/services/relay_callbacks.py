@@ -30,5 +30,8 @@ def callback_url(rt: Runtime, task: Task) -> str | None:
 
 
 def check_signature(rt: Runtime, task_id: str, signature: str) -> None:
-    if not hmac.compare_digest(callback_signature(rt, task_id), signature):
+    # compare_digest refuses str with non-ASCII characters (a TypeError, so a 500); bytes it
+    # compares whatever they hold, and no such signature is ours.
+    given = signature.encode("utf-8", "surrogatepass")
+    if not hmac.compare_digest(callback_signature(rt, task_id).encode(), given):
         raise TaskNotFound()

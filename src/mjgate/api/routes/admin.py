@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from mjgate.api.deps import CallerDep, RuntimeDep, caller
 from mjgate.api.schemas import Body
@@ -155,7 +155,12 @@ async def list_webhooks(
 
 
 @router.post("/admin/webhooks/{delivery_id}/retry", summary="Send a dead delivery again now")
-async def retry_webhook(delivery_id: int, rt: RuntimeDep, _: AdminDep) -> Json:
+async def retry_webhook(
+    # Bounded to the id column (INTEGER): a larger one reached PostgreSQL as a DataError, a 500.
+    delivery_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    rt: RuntimeDep,
+    _: AdminDep,
+) -> Json:
     return delivery_json(await deliveries.retry_delivery(rt, delivery_id))
 
 

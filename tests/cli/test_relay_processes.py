@@ -77,10 +77,11 @@ def test_two_mjgates_chained_with_a_plain_relay_channel(
     assert up.base_url and down.base_url
     up_token, down_token = admin_token(logs, "up"), admin_token(logs, "down")
 
+    # The secret never on the command line: from an environment variable.
     added = run(
-        down_env,
+        {**down_env, "UPSTREAM_SECRET": up_token},
         *("channel", "add", "home", "--kind", "relay", "--base-url", up.base_url),
-        *("--secret", up_token),
+        *("--secret-env", "UPSTREAM_SECRET"),
     )
     assert "added channel 'home' (relay)" in added
     run(down_env, "channel", "disable", "sandbox", "--reason", "relay only")

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mjgate.api.admission import request_token
 from mjgate.api.client_address import client_address
 from mjgate.api.errors import error_response
-from mjgate.api.polled_routes import request_token, unprefixed
+from mjgate.api.polled_routes import unprefixed
 from mjgate.domain.rate_limits import Rate, rate_or_none, retry_after_seconds
 from mjgate.errors import RateLimited
 from mjgate.services.rate_limiter import KnownTokens, RateLimiter

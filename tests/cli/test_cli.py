@@ -31,13 +31,6 @@ COMMAND_TIMEOUT = 90.0
 START_TIMEOUT = 60.0
 
 
-@pytest.fixture(scope="session")
-def pycache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Compiled modules shared by this session's ``mjgate`` processes (outside the venv):
-    with PYTHONDONTWRITEBYTECODE each process would compile every import again."""
-    return tmp_path_factory.mktemp("pycache")
-
-
 def cli_env(data_dir: Path, pycache: Path, **extra: str) -> dict[str, str]:
     """The caller's environment without any MJGATE_* setting, plus the ones given."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MJGATE_")}

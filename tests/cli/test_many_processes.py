@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -27,19 +26,6 @@ from support import ADMIN_TOKEN
 CORE_SIZES = {"alpha": 3, "beta": 4}
 TASKS = 200
 WIDE_IMAGINE_EVERY = 12  # most tasks are shortens (cheap text); some draw real grids
-
-
-@pytest.fixture(scope="module")
-def pycache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("pycache")
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Proc]]:
-    started: list[Proc] = []
-    yield started
-    for proc in started:
-        proc.reap()
 
 
 async def _all_tasks(rt: Runtime, ids: list[str]) -> list[Task]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,14 +16,6 @@ from support import ADMIN_TOKEN
 RATE, BURST, RESERVE = 20.0, 10, 0.2
 SECONDS = 2.0
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Proc]]:
-    started: list[Proc] = []
-    yield started
-    for proc in started:
-        proc.reap()
 
 
 async def _hammer(base_url: str, fetch: str, until: float) -> tuple[int, int]:

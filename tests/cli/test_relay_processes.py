@@ -11,28 +11,13 @@ from __future__ import annotations
 import itertools
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from processes import MJGATE, Proc, process_env, start
 
 COMMAND_TIMEOUT = 60
-
-
-@pytest.fixture(scope="module")
-def pycache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("pycache")
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Proc]]:
-    started: list[Proc] = []
-    yield started
-    for proc in started:
-        proc.reap()
 
 
 def admin_token(logs: Path, name: str) -> str:

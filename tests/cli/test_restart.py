@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,19 +16,6 @@ from processes import Proc, process_env, start
 from support import ADMIN_TOKEN, update_channel
 
 TASKS = 24
-
-
-@pytest.fixture(scope="module")
-def pycache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("pycache")
-
-
-@pytest.fixture
-def procs() -> Iterator[list[Proc]]:
-    started: list[Proc] = []
-    yield started
-    for proc in started:
-        proc.reap()
 
 
 async def _tasks(rt: Runtime, ids: list[str]) -> list[Task]:

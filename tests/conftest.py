@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]  # no stubs ship with asyncpg
 import pytest
 
 from mjgate.db.migrate import upgrade_database

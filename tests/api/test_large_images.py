@@ -13,7 +13,7 @@ import base64
 import io
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -103,7 +103,7 @@ def reset_peak_rss(pid: int) -> None:
     Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM starts again from VmRSS
 
 
-ATTACKS = {
+ATTACKS: dict[str, tuple[str, Callable[[str], dict[str, object]]]] = {
     "blend": ("blend", lambda image: {"base64Array": [image, image]}),
     "describe": ("describe", lambda image: {"base64": image}),
     "imagine reference": ("imagine", lambda image: {"prompt": "cat", "base64Array": [image]}),

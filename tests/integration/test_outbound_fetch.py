@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -47,7 +48,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.hits.append((self.path, self.headers.get("Host", "")))
-        port = self.server.server_address[1]
+        _, port = cast("tuple[str, int]", self.server.server_address)
         if self.path == "/cat.png":
             self._send(200, PNG, Content_Type="image/png")
         elif self.path == "/to-loopback":
@@ -228,9 +229,9 @@ async def test_fail_reasons_do_not_tell_what_answered(server) -> None:  # type: 
 
 
 async def test_a_describe_link_to_a_name_hiding_loopback_stores_nothing(
-    server,
+    server: tuple[int, list[tuple[str, str]]],
     tmp_path: Path,
-    database_url: str,  # type: ignore[no-untyped-def]
+    database_url: str,
 ) -> None:
     port, hits = server
     rt = Runtime.from_settings(make_settings(tmp_path, database_url))

@@ -196,6 +196,7 @@ async def test_a_failing_receiver_is_retried_until_the_window_closes(
         [_, row] = await rows_of(rt, task_id)
         assert row.status == DeliveryStatus.DELIVERED
         assert await deliveries.list_deliveries(rt, failed_only=True) == []
+        assert row.id is not None
         with pytest.raises(DeliveryNotRetryable):
             await deliveries.retry_delivery(rt, row.id)
         with pytest.raises(DeliveryNotFound):

@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]  # no stubs ship with asyncpg
@@ -126,3 +127,17 @@ async def served(rt: Runtime) -> AsyncIterator[ServedApp]:
 async def gateway(served: ServedApp) -> AsyncIterator[Gateway]:
     async with Gateway.connect(served.base_url, ADMIN_TOKEN) as client:
         yield client
+
+
+@asynccontextmanager
+async def serve_with(
+    tmp_path: Path, database_url: str, **overrides: object
+) -> AsyncIterator[ServedApp]:
+    """The app under settings of the test's choosing (conftest's ``served`` has defaults)."""
+    runtime = Runtime.from_settings(make_settings(tmp_path, database_url, **overrides))
+    await bootstrap(runtime)
+    try:
+        async with serve_app(runtime) as served:
+            yield served
+    finally:
+        await runtime.db.dispose()

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
+
+import httpx
 
 from mjgate.services import accounts
 from mjgate.services.runtime import Runtime
 from mjgate.settings import Settings
-from support import serve_app
+from support import FINAL, serve_app
 
 T = TypeVar("T")
 
@@ -73,3 +76,17 @@ class ServerThread:
                 await self._stop.wait()
         finally:
             await runtime.db.dispose()
+
+
+def finished(http: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Submit through a synchronous client and poll until the task succeeds (30 s at most)."""
+    answer = http.post(path, json=body).json()
+    assert answer["code"] == 1, answer
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        task: dict[str, Any] = http.get(f"/mj/task/{answer['result']}/fetch").json()
+        if task["status"] in FINAL:
+            assert task["status"] == "SUCCESS", task
+            return task
+        time.sleep(0.05)
+    raise AssertionError(f"task {answer['result']} did not finish")

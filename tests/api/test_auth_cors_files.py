@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
@@ -11,26 +9,12 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
 import httpx
 import pytest
 
-from conftest import make_settings
+from conftest import serve_with
 from mjgate.services import accounts
-from mjgate.services.runtime import Runtime, system_clock_ms
-from support import ADMIN_TOKEN, Gateway, ServedApp, png_data_url, serve_app
+from mjgate.services.runtime import system_clock_ms
+from support import ADMIN_TOKEN, Gateway, ServedApp, png_data_url
 
 ORIGIN = "https://app.example"
-
-
-@asynccontextmanager
-async def serve_with(
-    tmp_path: Path, database_url: str, **overrides: object
-) -> AsyncIterator[ServedApp]:
-    """The app under settings of the test's choosing (conftest's ``served`` has defaults)."""
-    runtime = Runtime.from_settings(make_settings(tmp_path, database_url, **overrides))
-    await accounts.bootstrap(runtime)
-    try:
-        async with serve_app(runtime) as served:
-            yield served
-    finally:
-        await runtime.db.dispose()
 
 
 def assert_error(response: httpx.Response, status: int, code: int, description: str) -> None:

@@ -9,20 +9,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from conftest import make_settings
+from conftest import serve_with
 from mjgate.api.front import Frame
-from mjgate.services import accounts
 from mjgate.services.runtime import Runtime
 from processes import Proc, process_env, start
-from support import ADMIN_TOKEN, Gateway, ServedApp, serve_app
+from support import ADMIN_TOKEN, Gateway
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 # One route of each kind: answered by api.front's table, and by FastAPI.
@@ -83,7 +81,7 @@ async def test_access_log_lines_when_on(
     tmp_path: Path, database_url: str, path: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with (
-        _served(tmp_path, database_url, access_log=True) as served,
+        serve_with(tmp_path, database_url, access_log=True) as served,
         Gateway.connect(served.base_url, ADMIN_TOKEN) as gateway,
     ):
         path = path.format(id=await _task(gateway))
@@ -123,20 +121,6 @@ async def test_the_500_net_answers_the_envelope_with_id_and_cors(rt: Runtime) ->
         assert names[b"content-type"] == b"application/json" and names[b"x-request-id"]
         assert (b"access-control-allow-origin" in names) == bool(headers)
         assert b'"description":"internal_error"' in sent[1]["body"]  # type: ignore[operator]
-
-
-@asynccontextmanager
-async def _served(
-    tmp_path: Path, database_url: str, **overrides: object
-) -> AsyncIterator[ServedApp]:
-
-    runtime = Runtime.from_settings(make_settings(tmp_path, database_url, **overrides))
-    await accounts.bootstrap(runtime)
-    try:
-        async with serve_app(runtime) as served:
-            yield served
-    finally:
-        await runtime.db.dispose()
 
 
 # --- issue 12's attacks, against a real process ------------------------------------------
@@ -269,7 +253,7 @@ async def test_idle_connections_declaring_60_mb_do_not_bloat_the_process(server:
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_a_body_budget_answers_503_when_full(tmp_path: Path, database_url: str) -> None:
-    async with _served(tmp_path, database_url, max_body_bytes_in_flight=1 << 20) as served:
+    async with serve_with(tmp_path, database_url, max_body_bytes_in_flight=1 << 20) as served:
         port = int(served.base_url.rsplit(":", 1)[1])
         _reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(

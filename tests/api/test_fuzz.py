@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +23,8 @@ from hypothesis import strategies as st
 from conftest import make_settings
 from mjgate.services import accounts
 from mjgate.services.runtime import Runtime
-from server_thread import ServerThread
-from support import ADMIN_TOKEN, FINAL, png_bytes, png_data_url
+from server_thread import ServerThread, finished
+from support import ADMIN_TOKEN, png_bytes, png_data_url
 
 COMMON = ("mode", "state", "notifyHook", "botType", "accountFilter")
 ROUTES: dict[str, tuple[str, ...]] = {
@@ -72,19 +71,6 @@ class Target:
     images: list[str]
 
 
-def _finished(http: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    answer = http.post(path, json=body).json()
-    assert answer["code"] == 1, answer
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        task: dict[str, Any] = http.get(f"/mj/task/{answer['result']}/fetch").json()
-        if task["status"] in FINAL:
-            assert task["status"] == "SUCCESS", task
-            return task
-        time.sleep(0.05)
-    raise AssertionError(f"task {answer['result']} did not finish")
-
-
 def _modal(http: httpx.Client, parent: dict[str, Any], label: str) -> str:
     custom_id = next(b["customId"] for b in parent["buttons"] if b["label"] == label)
     answer = http.post("/mj/submit/action", json={"taskId": parent["id"], "customId": custom_id})
@@ -110,9 +96,9 @@ def target(tmp_path: Path, database_url: str) -> Iterator[Target]:
             timeout=30,
         ) as http,
     ):
-        grid = _finished(http, "/mj/submit/imagine", {"prompt": "a fuzzy moth --ar 3:2"})
+        grid = finished(http, "/mj/submit/imagine", {"prompt": "a fuzzy moth --ar 3:2"})
         u1 = next(b["customId"] for b in grid["buttons"] if b["label"] == "U1")
-        upscale = _finished(http, "/mj/submit/action", {"taskId": grid["id"], "customId": u1})
+        upscale = finished(http, "/mj/submit/action", {"taskId": grid["id"], "customId": u1})
         inpaint = _modal(http, upscale, "Vary (Region)")
         zoom = _modal(http, upscale, "Custom Zoom")
         server.call(_slow_down_the_sandbox)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +26,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import make_settings
-from server_thread import ServerThread
-from support import ADMIN_TOKEN, FINAL
+from server_thread import ServerThread, finished
+from support import ADMIN_TOKEN
 
 MODE_PREFIXES = ("/mj-fast", "/mj-relax", "/mj-turbo")
 # Routes kept out of the spec, as (method, path template).
@@ -195,18 +194,6 @@ def check(method: str, path: str, response: httpx.Response) -> None:
     assert body["result"] is None and body["properties"]["message"], where
 
 
-def _finished(http: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
-    answer = http.post("/mj/submit/imagine", json=body).json()
-    assert answer["code"] == 1, answer
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        task: dict[str, Any] = http.get(f"/mj/task/{answer['result']}/fetch").json()
-        if task["status"] in FINAL:
-            return task
-        time.sleep(0.05)
-    raise AssertionError(f"task {answer['result']} did not finish")
-
-
 @pytest.fixture
 def target(tmp_path: Path, database_url: str) -> Iterator[Target]:
     app_settings = make_settings(tmp_path, database_url, sandbox_duration=0.2)
@@ -219,7 +206,7 @@ def target(tmp_path: Path, database_url: str) -> Iterator[Target]:
         ) as http,
     ):
         spec = http.get("/openapi.json").json()
-        grid = _finished(http, {"prompt": "a fuzzy moth"})
+        grid = finished(http, "/mj/submit/imagine", {"prompt": "a fuzzy moth"})
         image_key = grid["imageUrl"].split("/mj/image/", 1)[1].split("?", 1)[0]
         http.post("/mj/admin/users", json={"name": "fuzzed"})
         yield Target(

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mjgate.api.deps import CALLER
 from mjgate.api.errors import error_response
-from mjgate.api.routes_table import BODY, CALLER, ROUTE, Credentials, Route, route_of
+from mjgate.api.routes_table import BODY, ROUTE, Credentials, Route, route_of
 from mjgate.errors import ImageTooLarge, MjgateError, ServerBusy, TaskNotFound, Unauthorized
 from mjgate.services.auth import authenticate, token_from_headers
 from mjgate.services.relay_callbacks import check_signature

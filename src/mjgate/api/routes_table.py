@@ -22,7 +22,6 @@ RELAY_BODY = 1024 * KIB
 # Keys this project adds to the ASGI scope.
 ROUTE = "mjgate.route"
 BODY = "mjgate.body"  # the body Admission read (a bytearray)
-CALLER = "mjgate.caller"  # the Caller, when Admission looked the token up first
 
 
 class Credentials(enum.Enum):

@@ -22,10 +22,10 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mjgate.api.admission import replaying, request_token
-from mjgate.api.deps import mode_of_path, public_base_for
+from mjgate.api.deps import CALLER, mode_of_path, public_base_for
 from mjgate.api.polled_routes import answer_with
 from mjgate.api.routes.submit import answer
-from mjgate.api.routes_table import BODY, CALLER
+from mjgate.api.routes_table import BODY
 from mjgate.api.schemas import ImagineBody, ShortenBody
 from mjgate.services import submissions
 from mjgate.services.auth import authenticate

@@ -11,7 +11,6 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]  # no stubs ship with asyncpg
@@ -20,8 +19,8 @@ import pytest
 from mjgate.db.migrate import upgrade_database
 from mjgate.services.accounts import bootstrap
 from mjgate.services.runtime import Runtime
-from mjgate.settings import Settings, load_settings
-from support import ADMIN_TOKEN, Gateway, ServedApp, serve_app
+from mjgate.settings import Settings
+from support import ADMIN_TOKEN, Gateway, ServedApp, make_settings, serve_app
 
 POSTGRES_URL = os.environ.get(
     "MJGATE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -91,18 +90,6 @@ def database_url(
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def make_settings(tmp_path: Path, database_url: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "data_dir": tmp_path / "data",
-        "database_url": database_url,
-        "admin_token": ADMIN_TOKEN,
-        "sandbox_duration": 0,
-        "secret_key": "test-secret",
-    }
-    values.update(overrides)
-    return load_settings(**values)
-
-
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return make_settings(tmp_path, database_url)
@@ -127,17 +114,3 @@ async def served(rt: Runtime) -> AsyncIterator[ServedApp]:
 async def gateway(served: ServedApp) -> AsyncIterator[Gateway]:
     async with Gateway.connect(served.base_url, ADMIN_TOKEN) as client:
         yield client
-
-
-@asynccontextmanager
-async def serve_with(
-    tmp_path: Path, database_url: str, **overrides: object
-) -> AsyncIterator[ServedApp]:
-    """The app under settings of the test's choosing (conftest's ``served`` has defaults)."""
-    runtime = Runtime.from_settings(make_settings(tmp_path, database_url, **overrides))
-    await bootstrap(runtime)
-    try:
-        async with serve_app(runtime) as served:
-            yield served
-    finally:
-        await runtime.db.dispose()

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,7 +23,7 @@ from mjgate.services.billing import top_up
 from mjgate.services.runtime import Runtime
 from mjgate.services.submissions import submit_imagine
 from mjgate.services.submit import Caller, SubmitAnswer, SubmitOptions
-from mjgate.settings import Settings
+from mjgate.settings import Settings, load_settings
 from mjgate.workers.runner import Worker
 
 ADMIN_TOKEN = "mjg_test-admin-token-0123456789abcdef"
@@ -265,3 +266,29 @@ async def imagine(
 ) -> SubmitAnswer:
     """Submit an imagine through the service, as the HTTP route does."""
     return await submit_imagine(rt, caller, SubmitOptions(**kw), prompt, None)
+
+
+def make_settings(tmp_path: Path, database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": tmp_path / "data",
+        "database_url": database_url,
+        "admin_token": ADMIN_TOKEN,
+        "sandbox_duration": 0,
+        "secret_key": "test-secret",
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@asynccontextmanager
+async def serve_with(
+    tmp_path: Path, database_url: str, **overrides: object
+) -> AsyncIterator[ServedApp]:
+    """The app under settings of the test's choosing (the ``served`` fixture has defaults)."""
+    runtime = Runtime.from_settings(make_settings(tmp_path, database_url, **overrides))
+    await bootstrap(runtime)
+    try:
+        async with serve_app(runtime) as served:
+            yield served
+    finally:
+        await runtime.db.dispose()

@@ -9,10 +9,9 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
 import httpx
 import pytest
 
-from conftest import serve_with
 from mjgate.services import accounts
 from mjgate.services.runtime import system_clock_ms
-from support import ADMIN_TOKEN, Gateway, ServedApp, png_data_url
+from support import ADMIN_TOKEN, Gateway, ServedApp, png_data_url, serve_with
 
 ORIGIN = "https://app.example"
 

@@ -22,10 +22,17 @@ import httpx
 import pytest
 from PIL import Image
 
-from conftest import make_settings
 from mjgate.services import accounts
 from mjgate.services.runtime import Runtime
-from support import ADMIN_TOKEN, Gateway, ServedApp, data_url, png_data_url, serve_app
+from support import (
+    ADMIN_TOKEN,
+    Gateway,
+    ServedApp,
+    data_url,
+    make_settings,
+    png_data_url,
+    serve_app,
+)
 
 MISSING_ID = "1712158011464906"  # well-formed, never created
 OTHER_USER = "other"

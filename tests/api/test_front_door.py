@@ -16,11 +16,10 @@ import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from conftest import serve_with
 from mjgate.api.front import Frame
 from mjgate.services.runtime import Runtime
 from processes import Proc, process_env, start
-from support import ADMIN_TOKEN, Gateway
+from support import ADMIN_TOKEN, Gateway, serve_with
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 # One route of each kind: answered by api.front's table, and by FastAPI.

@@ -20,11 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import make_settings
 from mjgate.services import accounts
 from mjgate.services.runtime import Runtime
 from server_thread import ServerThread, finished
-from support import ADMIN_TOKEN, png_bytes, png_data_url
+from support import ADMIN_TOKEN, make_settings, png_bytes, png_data_url
 
 COMMON = ("mode", "state", "notifyHook", "botType", "accountFilter")
 ROUTES: dict[str, tuple[str, ...]] = {

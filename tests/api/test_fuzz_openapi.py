@@ -25,9 +25,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import make_settings
 from server_thread import ServerThread, finished
-from support import ADMIN_TOKEN
+from support import ADMIN_TOKEN, make_settings
 
 MODE_PREFIXES = ("/mj-fast", "/mj-relax", "/mj-turbo")
 # Routes kept out of the spec, as (method, path template).

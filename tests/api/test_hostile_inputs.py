@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import make_settings
 from mjgate.services.relay_callbacks import callback_signature
 from support import (
     ADMIN_TOKEN,
@@ -23,6 +22,7 @@ from support import (
     add_user,
     button_id,
     custom_gateway,
+    make_settings,
     png_data_url,
     task_row,
 )

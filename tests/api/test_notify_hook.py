@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_settings
-from support import Gateway, custom_gateway
+from support import Gateway, custom_gateway, make_settings
 
 PRIVATE_HOOKS = [
     "http://127.0.0.1:9000/hook",

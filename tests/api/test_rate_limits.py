@@ -9,10 +9,9 @@ from pathlib import Path
 
 import httpx
 
-from conftest import make_settings
 from mjgate.services import accounts
 from mjgate.services.runtime import Runtime
-from support import ADMIN_TOKEN, ServedApp, serve_app
+from support import ADMIN_TOKEN, ServedApp, make_settings, serve_app
 
 OFF: dict[str, object] = {"rate_limit_anonymous_per_second": 0}
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

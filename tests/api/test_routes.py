@@ -19,7 +19,6 @@ from typing import Any
 import av
 from PIL import Image, ImageChops, ImageStat
 
-from conftest import make_settings
 from support import (
     Gateway,
     ServedApp,
@@ -28,6 +27,7 @@ from support import (
     data_url,
     download,
     download_image,
+    make_settings,
     png_bytes,
     png_data_url,
     update_channel,

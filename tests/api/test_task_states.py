@@ -12,13 +12,13 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from conftest import make_settings
 from mjgate.services.runtime import Runtime
 from support import (
     Gateway,
     ServedApp,
     button_id,
     custom_gateway,
+    make_settings,
     png_data_url,
     update_channel,
 )

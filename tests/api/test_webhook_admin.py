@@ -7,8 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import make_settings
-from support import Gateway, custom_gateway
+from support import Gateway, custom_gateway, make_settings
 
 # Refused at delivery (a private address, MJGATE_WEBHOOK_ALLOW_PRIVATE off): dead at once,
 # and nothing leaves the machine.

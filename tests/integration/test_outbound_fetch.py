@@ -14,7 +14,6 @@ from typing import cast
 
 import pytest
 
-from conftest import make_settings
 from mjgate.providers.outbound import (
     OutboundFailed,
     OutboundFetcher,
@@ -27,7 +26,7 @@ from mjgate.providers.resolution import is_public_host
 from mjgate.providers.webhook_sender import WebhookSender
 from mjgate.services.accounts import bootstrap
 from mjgate.services.runtime import Runtime
-from support import ADMIN_TOKEN, Gateway, png_bytes, serve_app
+from support import ADMIN_TOKEN, Gateway, make_settings, png_bytes, serve_app
 
 PNG = png_bytes()
 

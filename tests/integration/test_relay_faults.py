@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 
-from conftest import make_settings
 from mjgate.domain.tasks import TaskStatus
 from mjgate.services.runtime import Runtime
 from mjgate.settings import Settings
 from relay_support import Request, ScriptedUpstream, scripted_upstream, use_relay
-from support import Gateway, ServedApp, add_user, ledger_kinds, quota, task_row
+from support import Gateway, ServedApp, add_user, ledger_kinds, make_settings, quota, task_row
 
 
 @pytest.fixture

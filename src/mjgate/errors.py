@@ -33,10 +33,12 @@ Each class names a fact. Its class attributes say how the API answers it (PROTOC
     └── ProviderError                         (raised by executors, never sent as an envelope)
         ├── ProviderRetryable                 try again within the deadline
         └── ProviderRejected                  the executor refused the job: FAILURE + refund
+            └── StartRefused                  refused before anything existed: another channel may
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, ClassVar
 
 
@@ -347,3 +349,27 @@ class ProviderRetryable(ProviderError):
 
 class ProviderRejected(ProviderError):
     """The executor refused the job."""
+
+
+class Refusal(StrEnum):
+    """Why an executor did not take a job. Each means nothing was created there."""
+
+    QUEUE_FULL = "queue_full"  # try another channel, else answer 23
+    BANNED = "banned"  # answer 24 with the executor's properties
+    UNAVAILABLE = "unavailable"  # no account or down: counts against the channel's health
+    REFUSED = "refused"  # any other refusal of this request
+    # The channel cannot work until a person acts (a dead token, a CAPTCHA, a blocked
+    # account): it leaves rotation with the reason until `mjgate channel enable`.
+    OUT_OF_SERVICE = "out_of_service"
+    DAILY_LIMIT = "daily_limit"  # the channel has started its share for today
+
+
+class StartRefused(ProviderRejected):
+    """The executor did not take the job: nothing exists there, so another channel may."""
+
+    def __init__(
+        self, refusal: Refusal, message: str, properties: dict[str, object] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.refusal = refusal
+        self.executor_properties: dict[str, object] = dict(properties or {})

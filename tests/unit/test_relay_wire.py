@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from mjgate.domain.tasks import TaskStatus
+from mjgate.errors import Refusal
 from mjgate.providers.relay_config import RelayConfig, mask_secret, public_config
 from mjgate.providers.relay_wire import (
-    Refusal,
     read_progress,
     read_submit_reply,
     read_task,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -60,8 +60,27 @@ class ProviderJob:
     callback_url: str | None = None
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What an executor offers beyond start, poll and cancel. Services read these flags and
+    never probe a provider's attributes, so a new kind of channel says what it does here."""
+
+    # The submit hands the job over while the client waits for its answer (relays).
+    starts_on_submit: bool = False
+    # It implements ``BatchPolling``: one question answers for many tasks.
+    polls_in_batches: bool = False
+    # It implements ``CallingBack``: updates may arrive as signed callbacks.
+    calls_back: bool = False
+    # ``image_seed`` asks the executor for a finished task's seed.
+    image_seed: bool = False
+    # The actions it can run; None means every action.
+    actions: frozenset[TaskAction] | None = None
+
+
 class Provider(Protocol):
     """One channel's executor. Methods raise ``ProviderRetryable`` or ``ProviderRejected``."""
+
+    capabilities: Capabilities
 
     async def start(self, job: ProviderJob) -> ProviderUpdate:
         """Hand the job over; the answer may already be final."""
@@ -74,3 +93,27 @@ class Provider(Protocol):
     async def cancel(self, job: ProviderJob) -> None:
         """Stop work on the job, as far as the executor allows."""
         ...
+
+    async def image_seed(self, job: ProviderJob) -> str | None:
+        """The seed of a finished task, when ``capabilities.image_seed`` says it can tell."""
+        ...
+
+    async def close(self) -> None:
+        """Let go of connections and background work, at shutdown."""
+        ...
+
+
+class BatchPolling(Protocol):
+    """Executors with ``capabilities.polls_in_batches``."""
+
+    async def poll_many(
+        self, jobs: Sequence[ProviderJob], now: int
+    ) -> dict[str, ProviderUpdate]: ...
+
+
+class CallingBack(Protocol):
+    """Executors with ``capabilities.calls_back``."""
+
+    async def update_from_callback(
+        self, job: ProviderJob, body: object, now: int
+    ) -> ProviderUpdate | None: ...

@@ -15,14 +15,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mjgate.domain.tasks import TaskAction, TaskStatus
-from mjgate.errors import ProviderRejected, ProviderRetryable
-from mjgate.providers.base import ProviderJob, ProviderUpdate, ResultFile
+from mjgate.errors import ProviderRejected, ProviderRetryable, StartRefused
+from mjgate.providers.base import Capabilities, ProviderJob, ProviderUpdate, ResultFile
 from mjgate.providers.outbound import OutboundFetcher
 from mjgate.providers.relay_config import RelayConfig
 from mjgate.providers.relay_http import LIST_BATCH, RelayClient
 from mjgate.providers.relay_requests import build_request, modal_body
 from mjgate.providers.relay_wire import (
-    Refusal,
     UpstreamTask,
     read_task,
     read_task_list,
@@ -32,13 +31,8 @@ from mjgate.providers.relay_wire import (
 _NUMBERED = re.compile(r"(?:^|\n)\s*\d\ufe0f?\u20e3\s*(.+?)(?=\n\s*\d\ufe0f?\u20e3|\Z)", re.S)
 
 
-class UpstreamRefused(ProviderRejected):
-    """The upstream did not take the submit: nothing exists there, another channel may."""
-
-    def __init__(self, refusal: Refusal, reason: str, properties: dict[str, object]) -> None:
-        super().__init__(f"upstream refused the task: {reason}")
-        self.refusal = refusal
-        self.upstream_properties = properties
+def _refused(reason: str) -> str:
+    return f"upstream refused the task: {reason}"
 
 
 @dataclass
@@ -53,7 +47,12 @@ class _Watch:
 
 
 class RelayProvider:
-    starts_on_submit = True  # the submit path hands work over while the client waits
+    capabilities = Capabilities(
+        starts_on_submit=True,  # the submit path hands work over while the client waits
+        polls_in_batches=True,
+        calls_back=True,
+        image_seed=True,
+    )
 
     def __init__(
         self,
@@ -70,7 +69,7 @@ class RelayProvider:
     # -- start ------------------------------------------------------------------------
 
     async def start(self, job: ProviderJob) -> ProviderUpdate:
-        """Submit upstream once. A refusal raises ``UpstreamRefused``; a lost answer raises
+        """Submit upstream once. A refusal raises ``StartRefused``; a lost answer raises
         ``SubmitLost`` (the task may exist upstream, so it is never sent again)."""
         inputs = await job.load_inputs()
         request = build_request(job, inputs)
@@ -82,13 +81,13 @@ class RelayProvider:
             reply = await self.client.submit(request.route, body)
         if not reply.accepted or reply.upstream_id is None:
             assert reply.refusal is not None
-            raise UpstreamRefused(reply.refusal, self._scrub(reply.reason), reply.properties)
+            raise StartRefused(reply.refusal, _refused(self._scrub(reply.reason)), reply.properties)
         upstream_id = reply.upstream_id
         if reply.modal:  # our client already answered our own modal: confirm the upstream's
             answer = await self.client.submit("modal", modal_body(job, upstream_id, inputs))
             if not answer.accepted:
                 assert answer.refusal is not None
-                raise UpstreamRefused(answer.refusal, self._scrub(answer.reason), {})
+                raise StartRefused(answer.refusal, _refused(self._scrub(answer.reason)))
             upstream_id = answer.upstream_id or upstream_id
         now = self._clock()
         self._watches[job.task_id] = _Watch(last_poll=now, last_change=now)

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from mjgate.errors import ProviderRejected, ProviderRetryable
+from mjgate.errors import ProviderRejected, ProviderRetryable, Refusal
 from mjgate.providers.outbound import (
     OutboundError,
     OutboundFetcher,
@@ -21,7 +21,7 @@ from mjgate.providers.outbound import (
     origin_of,
 )
 from mjgate.providers.relay_config import RelayConfig
-from mjgate.providers.relay_wire import Refusal, SubmitReply, read_submit_reply
+from mjgate.providers.relay_wire import SubmitReply, read_submit_reply
 
 LIST_BATCH = 100  # list-by-condition takes at most this many ids per call
 _MEDIA_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}

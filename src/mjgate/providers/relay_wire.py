@@ -11,20 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from mjgate.domain.buttons import Button
 from mjgate.domain.tasks import TaskStatus
-
-
-class Refusal(StrEnum):
-    """Why an upstream did not take a submit. All of them mean nothing was created there."""
-
-    QUEUE_FULL = "queue_full"  # try another channel, else answer 23
-    BANNED = "banned"  # answer 24 with the upstream's properties
-    UNAVAILABLE = "unavailable"  # the upstream has no account or is down: counts against health
-    REFUSED = "refused"  # any other refusal of this request
+from mjgate.errors import Refusal
 
 
 @dataclass(frozen=True)

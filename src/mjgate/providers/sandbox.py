@@ -20,7 +20,7 @@ from mjgate.domain.prompts import aspect_ratio
 from mjgate.domain.tasks import TaskStatus
 from mjgate.errors import ProviderRejected
 from mjgate.providers import sandbox_art, sandbox_text, sandbox_video
-from mjgate.providers.base import ProviderJob, ProviderUpdate, ResultFile
+from mjgate.providers.base import Capabilities, ProviderJob, ProviderUpdate, ResultFile
 
 # How long each operation takes, as a share of the configured imagine duration.
 _DURATION_SHARE: Mapping[str, float] = {
@@ -41,6 +41,8 @@ _ACCEPT_MAX_MS = 1000
 
 
 class SandboxProvider:
+    capabilities = Capabilities()  # every action; seeds are in its results already
+
     def __init__(self, imagine_seconds: float) -> None:
         self._imagine_ms = imagine_seconds * 1000
 
@@ -64,6 +66,12 @@ class SandboxProvider:
     async def cancel(self, job: ProviderJob) -> None:
         # Nothing runs between polls: a cancelled job is simply never polled again.
         return None
+
+    async def image_seed(self, job: ProviderJob) -> str | None:
+        return None  # the seed is in the task's result from the start
+
+    async def close(self) -> None:
+        return None  # nothing held between polls
 
     async def _finish(self, job: ProviderJob) -> ProviderUpdate:
         inputs = await job.load_inputs()

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import cast
 
 from mjgate.domain.channels import Channel
 from mjgate.domain.tasks import RUNNING_STATUSES, Task, TaskStatus
-from mjgate.errors import ProviderRejected, ProviderRetryable
-from mjgate.providers.base import ProviderUpdate
-from mjgate.providers.relay import UpstreamRefused
+from mjgate.errors import ProviderRejected, ProviderRetryable, StartRefused
+from mjgate.providers.base import BatchPolling, ProviderUpdate
 from mjgate.services import metrics
 from mjgate.services.billing import refund_task
 from mjgate.services.jobs import job_for, stop_on_executor
-from mjgate.services.relay_status import BatchPolling, poll_in_batches
+from mjgate.services.relay_status import poll_in_batches
 from mjgate.services.reroute import refused_at_start
 from mjgate.services.runtime import Runtime
 from mjgate.services.updates import apply_update, finish_task
@@ -74,7 +74,7 @@ async def start_claimed(rt: Runtime, worker_id: str, claimed: Claimed) -> None:
     job = job_for(rt, claimed.task)
     try:
         update = await rt.provider_for(claimed.channel).start(job)
-    except UpstreamRefused as exc:
+    except StartRefused as exc:
         # A queued relay task the upstream would not take: nothing exists there.
         metrics.count_provider_error(claimed.channel.name, "start", "rejected")
         await refused_at_start(rt, worker_id, claimed.task, claimed.channel, exc)
@@ -121,13 +121,12 @@ async def poll_running(rt: Runtime, worker_id: str) -> int:
             channel = channels.get(task.channel_id)
             if channel is None:
                 continue
-            if isinstance(rt.provider_for(channel), BatchPolling):
+            if rt.provider_for(channel).capabilities.polls_in_batches:
                 batched.setdefault(task.channel_id or 0, []).append(task)
             else:
                 await _poll_one(rt, worker_id, channel, task)
         for channel_id, group in batched.items():  # executors that answer for many at once
-            provider = rt.provider_for(channels[channel_id])
-            assert isinstance(provider, BatchPolling)
+            provider = cast(BatchPolling, rt.provider_for(channels[channel_id]))
             await poll_in_batches(rt, worker_id, channels[channel_id], provider, group)
         polled += len(batch)
         if len(batch) < POLL_BATCH:

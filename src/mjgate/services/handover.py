@@ -19,10 +19,8 @@ from dataclasses import dataclass
 
 from mjgate.domain.channels import Channel
 from mjgate.domain.tasks import Task, TaskStatus
-from mjgate.errors import ProviderRejected, ProviderRetryable
+from mjgate.errors import ProviderRejected, ProviderRetryable, Refusal, StartRefused
 from mjgate.providers.base import ProviderUpdate
-from mjgate.providers.relay import UpstreamRefused
-from mjgate.providers.relay_wire import Refusal
 from mjgate.services.channel_health import channel_failed, channel_worked
 from mjgate.services.jobs import job_for
 from mjgate.services.runtime import Runtime
@@ -45,11 +43,11 @@ async def hand_over(rt: Runtime, task: Task, channel: Channel) -> HandOver:
     provider = rt.provider_for(channel)
     try:
         update = await provider.start(job_for(rt, task))
-    except UpstreamRefused as exc:
+    except StartRefused as exc:
         await void_task(rt, task.id)
         if exc.refusal in (Refusal.UNAVAILABLE, Refusal.QUEUE_FULL):
             await channel_failed(rt, channel, exc.message)
-        return HandOver(exc.refusal, exc.message, dict(exc.upstream_properties))
+        return HandOver(exc.refusal, exc.message, dict(exc.executor_properties))
     except ProviderRetryable as exc:
         log.warning("task %s: no answer from the upstream: %s", task.id, exc)
         await channel_failed(rt, channel, exc.message)

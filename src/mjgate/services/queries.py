@@ -150,17 +150,18 @@ async def image_seed(rt: Runtime, caller: Caller, task_id: str) -> str:
 
 
 async def _seed_from_executor(rt: Runtime, task: Task) -> str | None:
-    """A relayed task's seed lives upstream: ask the channel that made it."""
+    """A seed that lives with the executor (a relay's upstream, Discord): ask the channel."""
     if task.channel_id is None or task.provider_ref is None:
         return None
     async with rt.db.read() as uow:
         channel = await uow.channel_by_id(task.channel_id)
-    provider = rt.provider_for(channel) if channel is not None else None
-    ask = getattr(provider, "image_seed", None)
-    if ask is None:
+    if channel is None:
+        return None
+    provider = rt.provider_for(channel)
+    if not provider.capabilities.image_seed:
         return None
     try:
-        seed = await ask(job_for(rt, task))
+        seed = await provider.image_seed(job_for(rt, task))
     except ProviderError:
         return None
     return str(seed) if seed else None

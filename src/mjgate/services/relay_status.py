@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, cast
 
 from mjgate.domain.channels import Channel
 from mjgate.domain.tasks import Task
 from mjgate.errors import ProviderError, ProviderRetryable, TaskNotFound
-from mjgate.providers.base import ProviderJob, ProviderUpdate
+from mjgate.providers.base import BatchPolling, CallingBack
 from mjgate.services.channel_health import channel_failed, channel_worked
 from mjgate.services.jobs import job_for
 from mjgate.services.relay_callbacks import check_signature
@@ -17,20 +16,6 @@ from mjgate.services.runtime import Runtime
 from mjgate.services.updates import apply_update
 
 log = logging.getLogger(__name__)
-
-
-@runtime_checkable
-class BatchPolling(Protocol):
-    async def poll_many(
-        self, jobs: Sequence[ProviderJob], now: int
-    ) -> dict[str, ProviderUpdate]: ...
-
-
-@runtime_checkable
-class CallingBack(Protocol):
-    async def update_from_callback(
-        self, job: ProviderJob, body: object, now: int
-    ) -> ProviderUpdate | None: ...
 
 
 async def poll_in_batches(
@@ -60,10 +45,12 @@ async def accept_callback(rt: Runtime, task_id: str, signature: str, body: Any) 
     if task.is_final:
         return
     provider = rt.provider_for(channel)
-    if not isinstance(provider, CallingBack):
+    if not provider.capabilities.calls_back:
         raise TaskNotFound()
     try:
-        update = await provider.update_from_callback(job_for(rt, task), body, rt.clock())
+        update = await cast(CallingBack, provider).update_from_callback(
+            job_for(rt, task), body, rt.clock()
+        )
     except ProviderError as exc:  # e.g. a result file not downloadable yet: polling goes on
         log.info("task %s: callback not applied: %s", task_id, exc)
         return

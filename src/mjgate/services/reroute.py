@@ -13,9 +13,8 @@ import logging
 
 from mjgate.domain.channels import Channel, decide_queue
 from mjgate.domain.tasks import ACTIVE_STATUSES, Task, TaskStatus
+from mjgate.errors import Refusal, StartRefused
 from mjgate.providers.base import ProviderUpdate
-from mjgate.providers.relay import UpstreamRefused
-from mjgate.providers.relay_wire import Refusal
 from mjgate.services.channel_health import channel_failed
 from mjgate.services.runtime import Runtime
 from mjgate.services.submit import rank_channels
@@ -27,7 +26,7 @@ REFUSED_BY = "refused_by"  # params: the channels that refused this task, never 
 
 
 async def refused_at_start(
-    rt: Runtime, worker_id: str, task: Task, channel: Channel, exc: UpstreamRefused
+    rt: Runtime, worker_id: str, task: Task, channel: Channel, exc: StartRefused
 ) -> None:
     if exc.refusal in (Refusal.UNAVAILABLE, Refusal.QUEUE_FULL):
         await channel_failed(rt, channel, exc.message)

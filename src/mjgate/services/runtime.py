@@ -87,9 +87,7 @@ class Runtime:
         """Close the connections providers hold (relay upstreams), at shutdown."""
         providers, self._providers = list(self._providers.values()), {}
         for provider in providers:
-            close = getattr(provider, "close", None)
-            if close is not None:
-                await close()
+            await provider.close()
         if self._outbound is not None:
             outbound, self._outbound = self._outbound, None
             await outbound.close()

@@ -25,9 +25,9 @@ from mjgate.errors import (
     NotifyHookIsInvalid,
     PromptTooLong,
     QueueFull,
+    Refusal,
     StateTooLong,
 )
-from mjgate.providers.relay_wire import Refusal
 from mjgate.providers.resolution import default_port, is_public_host
 from mjgate.services.billing import charge_task
 from mjgate.services.handover import SUBMIT_HOLDER, HandOver, hand_over
@@ -207,7 +207,7 @@ async def create_task(
         # template itself: building a mapped Task is a tenth of a submit's time.
         last = attempt == len(candidates) - 1
         task = template if last else replace(template)
-        start_now = getattr(rt.provider_for(channel), "starts_on_submit", False) is True
+        start_now = rt.provider_for(channel).capabilities.starts_on_submit
         try:
             answer = await _insert_on_channel(rt, task, channel, draft, start_now=start_now)
         except QueueFull:

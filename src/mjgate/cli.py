@@ -22,6 +22,7 @@ from mjgate.api.app import create_app
 from mjgate.db.migrate import upgrade_database
 from mjgate.domain.webhooks import WebhookDelivery
 from mjgate.errors import RequestRejected
+from mjgate.providers.discord.config import public_config as discord_public_config
 from mjgate.providers.relay_config import public_config
 from mjgate.services import accounts, deliveries, pricing, quota
 from mjgate.services.runtime import Runtime
@@ -89,11 +90,12 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _relay_secret(env_name: str | None, file: Path | None) -> str | None:
-    """The upstream's secret from an environment variable, a file, or (at a terminal) a
-    hidden prompt; never from the command line, where other users and history see it."""
+def _secret(what: str, flag: str, env_name: str | None, file: Path | None) -> str | None:
+    """A secret (a relay's upstream secret, a Discord account's token) from an environment
+    variable, a file, or (at a terminal) a hidden prompt; never from the command line,
+    where other users and shell history see it, and never printed back."""
     if env_name is not None and file is not None:
-        _fail("give --secret-env or --secret-file, not both.")
+        _fail(f"give --{flag}-env or --{flag}-file, not both.")
     if env_name is not None:
         value = os.environ.get(env_name, "").strip()
         if not value:
@@ -103,14 +105,14 @@ def _relay_secret(env_name: str | None, file: Path | None) -> str | None:
         try:
             value = file.read_text().strip()
         except OSError as exc:
-            _fail(f"cannot read the secret file {file}: {exc.strerror}.")
+            _fail(f"cannot read the {flag} file {file}: {exc.strerror}.")
         if not value:
-            _fail(f"the secret file {file} is empty.")
+            _fail(f"the {flag} file {file} is empty.")
         return value
     if sys.stdin.isatty():
-        prompted: str = typer.prompt("Upstream secret", hide_input=True)
+        prompted: str = typer.prompt(what, hide_input=True)
         return prompted.strip() or None
-    return None  # the channel check answers that a relay needs a secret
+    return None  # the channel check answers that the secret is missing
 
 
 @app.command()
@@ -298,7 +300,9 @@ def token_revoke(
 @channel_app.command("add")
 def channel_add(
     name: Annotated[str, typer.Argument(help="A unique channel name.")],
-    kind: Annotated[str, typer.Option(help="Executor kind: sandbox or relay.")] = "sandbox",
+    kind: Annotated[
+        str, typer.Option(help="Executor kind: sandbox, relay or discord.")
+    ] = "sandbox",
     core_size: Annotated[int, typer.Option(min=1, help="Tasks running at once.")] = 3,
     queue_size: Annotated[int, typer.Option(min=0, help="Tasks waiting at most.")] = 10,
     timeout: Annotated[int, typer.Option(min=1, help="Seconds a task may run.")] = 600,
@@ -333,8 +337,46 @@ def channel_add(
     allow_private_media: Annotated[
         bool, typer.Option(help="Relay: allow result files on private addresses.")
     ] = False,
+    guild_id: Annotated[str | None, typer.Option(help="Discord: the server (guild) id.")] = None,
+    channel_id: Annotated[
+        str | None, typer.Option(help="Discord: the channel id where the bot answers.")
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(hidden=True, help="Refused: use --token-env or --token-file.")
+    ] = None,
+    token_env: Annotated[
+        str | None, typer.Option(help="Discord: environment variable holding the user token.")
+    ] = None,
+    token_file: Annotated[
+        Path | None, typer.Option(help="Discord: file holding the account's user token.")
+    ] = None,
+    user_agent: Annotated[
+        str | None, typer.Option(help="Discord: the browser User-Agent the account uses.")
+    ] = None,
+    niji: Annotated[
+        bool, typer.Option(help="Discord: the niji・journey bot is in the channel too.")
+    ] = False,
+    pace: Annotated[
+        str | None,
+        typer.Option(help="Discord: seconds between interactions, MIN-MAX (default 1-3)."),
+    ] = None,
+    daily_limit: Annotated[
+        int | None, typer.Option(min=1, help="Tasks the channel may start per UTC day.")
+    ] = None,
+    api_url: Annotated[str | None, typer.Option(help="Discord: REST base URL.")] = None,
+    gateway_url: Annotated[str | None, typer.Option(help="Discord: gateway base URL.")] = None,
+    cdn_url: Annotated[
+        str | None, typer.Option(help="Discord: base URL replacing cdn.discordapp.com.")
+    ] = None,
+    upload_url: Annotated[
+        str | None, typer.Option(help="Discord: base URL replacing the upload host.")
+    ] = None,
+    iframe_url: Annotated[
+        str | None, typer.Option(help="Discord: base URL of the Vary (Region) editor.")
+    ] = None,
 ) -> None:
-    """Add a channel."""
+    """Add a channel: sandbox (offline), relay (another /mj server), or discord (a
+    Midjourney account; automating one is against Discord's terms and can get it banned)."""
     config: dict[str, object] = {"duration": duration} if duration is not None else {}
     if kind == "relay":
         if secret is not None:
@@ -343,7 +385,10 @@ def channel_add(
                 "and kept in shell history. Use --secret-env NAME, --secret-file PATH, or leave "
                 "both out to be asked for it."
             )
-        config = {"base_url": base_url, "secret": _relay_secret(secret_env, secret_file)}
+        config = {
+            "base_url": base_url,
+            "secret": _secret("Upstream secret", "secret", secret_env, secret_file),
+        }
         config["auth"] = auth
         if submit_timeout is not None:
             config["submit_timeout"] = submit_timeout
@@ -351,6 +396,28 @@ def channel_add(
             config["media_hosts"] = list(media_host)
         if allow_private_media:
             config["allow_private_media"] = True
+    if kind == "discord":
+        if token is not None:
+            _fail(
+                "--token is refused: a command line is visible to every user of this machine "
+                "and kept in shell history. Use --token-env NAME, --token-file PATH, or leave "
+                "both out to be asked for it."
+            )
+        config = _discord_config(
+            guild_id=guild_id,
+            channel_id=channel_id,
+            token=_secret("Discord user token", "token", token_env, token_file),
+            user_agent=user_agent,
+            niji=niji,
+            pace=pace,
+            api_url=api_url,
+            gateway_url=gateway_url,
+            cdn_url=cdn_url,
+            upload_url=upload_url,
+            iframe_url=iframe_url,
+        )
+    if daily_limit is not None:
+        config["daily_limit"] = daily_limit
     mode_list = [m.strip().upper() for m in modes.split(",")] if modes else None
     action_list = [a.strip().upper() for a in actions.split(",")] if actions else None
     channel = _run(
@@ -372,19 +439,34 @@ def channel_add(
     typer.echo(f"added channel {channel.name!r} ({channel.kind})")
 
 
+def _discord_config(*, pace: str | None, **given: object) -> dict[str, object]:
+    config = {name: value for name, value in given.items() if value not in (None, False)}
+    if pace is not None:
+        low, _, high = pace.partition("-")
+        try:
+            config["pace_min"] = float(low)
+            config["pace_max"] = float(high or low)
+        except ValueError:
+            _fail("--pace takes seconds as MIN-MAX, e.g. 1-3, or one number.")
+    return config
+
+
 @channel_app.command("list")
 def channel_list() -> None:
     """List channels with their limits, load, state and health (secrets masked)."""
     now = datetime.now(UTC)
     for channel, active in _run(_settings(), accounts.list_channels):
-        state = "enabled" if channel.enabled else f"disabled: {channel.disabled_reason}"
+        state = "enabled"
+        if not channel.enabled:
+            state = f"disabled: {channel.disabled_reason}"
+            if channel.disabled_at is not None:
+                since = datetime.fromtimestamp(channel.disabled_at / 1000, UTC)
+                state += f" (since {since:%Y-%m-%d %H:%M} UTC)"
         if channel.is_resting(int(now.timestamp() * 1000)):
             assert channel.resting_until is not None
             until = datetime.fromtimestamp(channel.resting_until / 1000, UTC)
-            state = (
-                f"resting until {until:%H:%M:%S} UTC after {channel.failures} failures: "
-                f"{channel.health_reason}"
-            )
+            after = f" after {channel.failures} failures" if channel.failures else ""
+            state = f"resting until {until:%H:%M:%S} UTC{after}: {channel.health_reason}"
         elif channel.failures:
             state += f" ({channel.failures} recent failures: {channel.health_reason})"
         line = (
@@ -394,6 +476,12 @@ def channel_list() -> None:
         if channel.kind == "relay":
             shown = public_config(channel.config)
             line += f"\t{shown.get('base_url')} secret {shown.get('secret')}"
+        elif channel.kind == "discord":
+            shown = discord_public_config(channel.config)
+            line += (
+                f"\tguild {shown.get('guild_id')} channel {shown.get('channel_id')}"
+                f" token {shown.get('token')}"
+            )
         typer.echo(line)
 
 

@@ -33,7 +33,8 @@ Each class names a fact. Its class attributes say how the API answers it (PROTOC
     └── ProviderError                         (raised by executors, never sent as an envelope)
         ├── ProviderRetryable                 try again within the deadline
         └── ProviderRejected                  the executor refused the job: FAILURE + refund
-            └── StartRefused                  refused before anything existed: another channel may
+            ├── StartRefused                  refused before anything existed: another channel may
+            └── ExecutorOutOfService          the channel leaves rotation until a person acts
 """
 
 from __future__ import annotations
@@ -349,6 +350,10 @@ class ProviderRetryable(ProviderError):
 
 class ProviderRejected(ProviderError):
     """The executor refused the job."""
+
+
+class ExecutorOutOfService(ProviderRejected):
+    """The executor cannot work until a person acts (a dead token, a CAPTCHA, a ban)."""
 
 
 class Refusal(StrEnum):

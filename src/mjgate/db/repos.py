@@ -316,6 +316,15 @@ class UnitOfWork:
     async def running_count(self, channel_id: int) -> int:
         return await self.count_by_status(channel_id, RUNNING_STATUSES)
 
+    async def started_since(self, channel_id: int, since: int) -> int:
+        """Tasks the channel took since ``since`` (epoch ms), whatever became of them."""
+        query = (
+            select(func.count())
+            .select_from(Task)
+            .where(tasks.c.channel_id == channel_id, tasks.c.start_time >= since)
+        )
+        return int(await self._session.scalar(query) or 0)
+
     async def running_tasks(
         self, worker_id: str, now: int, limit: int, after_id: str = ""
     ) -> Sequence[Task]:

@@ -26,6 +26,7 @@ class Channel:
     priority: int = 0
     enabled: bool = True
     disabled_reason: str | None = None
+    disabled_at: int | None = None  # when it left rotation (epoch ms)
     created_at: int = 0
     # Health: failures in a row, and until when the channel rests out of rotation.
     failures: int = 0
@@ -35,6 +36,12 @@ class Channel:
 
     def is_resting(self, now: int) -> bool:
         return self.resting_until is not None and self.resting_until > now
+
+    @property
+    def daily_limit(self) -> int | None:
+        """Tasks the channel may start per UTC day (account channels lower ban risk so)."""
+        limit = self.config.get("daily_limit")
+        return int(limit) if limit else None
 
     def serves(self, action: TaskAction, mode: Mode) -> bool:
         if self.modes is not None and mode.value not in self.modes:
@@ -88,3 +95,34 @@ def note_success(channel: Channel) -> None:
     channel.failures = 0
     channel.resting_until = None
     channel.health_reason = None
+
+
+def take_out_of_service(channel: Channel, reason: str, now: int) -> None:
+    """The executor cannot work until a person acts (a dead token, a CAPTCHA, a blocked
+    account): out of rotation with the reason and time, until ``mjgate channel enable``."""
+    channel.enabled = False
+    channel.disabled_reason = reason[:300]
+    channel.disabled_at = now
+
+
+def put_back_in_service(channel: Channel) -> None:
+    channel.enabled = True
+    channel.disabled_reason = None
+    channel.disabled_at = None
+    note_success(channel)
+
+
+DAY_MS = 86_400_000
+
+
+def next_utc_midnight(now: int) -> int:
+    return (now // DAY_MS + 1) * DAY_MS
+
+
+def rest_for_the_day(channel: Channel, now: int) -> None:
+    """The channel started its daily share: it rests until the next UTC midnight.
+
+    Not a failure: the count of failures stays, and a success does not end this rest.
+    """
+    channel.resting_until = next_utc_midnight(now)
+    channel.health_reason = f"daily limit of {channel.daily_limit} tasks reached"

@@ -14,13 +14,11 @@ from mjgate.domain.accounts import (
     new_token,
     token_prefix,
 )
-from mjgate.domain.channels import Channel
+from mjgate.domain.channels import Channel, put_back_in_service, take_out_of_service
 from mjgate.errors import AccountError, AmountOutOfRange, UserNotFound
-from mjgate.providers.relay_config import RelayConfig
+from mjgate.providers.kinds import KINDS, kind_named
 from mjgate.services.billing import top_up
 from mjgate.services.runtime import Runtime
-
-CHANNEL_KINDS = ("sandbox", "relay")
 
 ADMIN_NAME = "admin"
 SANDBOX_NAME = "sandbox"
@@ -125,15 +123,23 @@ async def list_users(rt: Runtime) -> Sequence[User]:
 
 
 async def add_channel(rt: Runtime, name: str, kind: str, **fields: Any) -> Channel:
-    if kind not in CHANNEL_KINDS:
-        raise AccountError(
-            f"Unknown channel kind {kind!r}; this version has: {', '.join(CHANNEL_KINDS)}."
-        )
-    if kind == "relay":
-        try:
-            RelayConfig.from_mapping(fields.get("config", {}))
-        except (TypeError, ValueError) as exc:
-            raise AccountError(f"The relay channel's settings are invalid: {exc}.") from None
+    found = kind_named(kind)
+    if found is None:
+        raise AccountError(f"Unknown channel kind {kind!r}; this version has: {', '.join(KINDS)}.")
+    try:
+        found.check_config(fields.get("config", {}))
+    except (TypeError, ValueError) as exc:
+        raise AccountError(f"The {kind} channel's settings are invalid: {exc}.") from None
+    if found.actions is not None:
+        asked = fields.get("actions")
+        offered = sorted(a.value for a in found.actions)
+        if asked is None:
+            fields["actions"] = offered  # what it cannot run is sent to other channels
+        elif not_offered := sorted(set(asked) - set(offered)):
+            raise AccountError(
+                f"A {kind} channel cannot run {', '.join(not_offered)}; "
+                f"it runs {', '.join(offered)}."
+            )
     async with rt.db.write() as uow:
         if await uow.channel_by_name(name) is not None:
             raise AccountError(f"Channel {name!r} exists already.")
@@ -153,6 +159,8 @@ async def set_channel_enabled(rt: Runtime, name: str, enabled: bool, reason: str
         channel = await uow.channel_by_name(name)
         if channel is None:
             raise AccountError(f"No channel {name!r}.")
-        channel.enabled = enabled
-        channel.disabled_reason = None if enabled else (reason or "disabled by the operator")
+        if enabled:
+            put_back_in_service(channel)  # also forgets failures and rests: a fresh start
+        else:
+            take_out_of_service(channel, reason or "disabled by the operator", rt.clock())
     return channel

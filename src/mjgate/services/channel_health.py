@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from mjgate.domain.channels import Channel, note_failure, note_success
+from mjgate.domain.channels import Channel, note_failure, note_success, take_out_of_service
 from mjgate.services.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -29,11 +29,25 @@ async def channel_failed(rt: Runtime, channel: Channel, reason: str) -> None:
 
 
 async def channel_worked(rt: Runtime, channel: Channel) -> None:
-    """A success heals the channel; the common case (already healthy) writes nothing."""
+    """A success heals a failing channel; the common case (already healthy) writes nothing.
+
+    A rest without failures is the daily limit's: a success does not end it.
+    """
     assert channel.id is not None
-    if channel.failures == 0 and channel.resting_until is None:
+    if channel.failures == 0:
         return
     async with rt.db.write() as uow:
         row = await uow.channel_by_id(channel.id)
-        if row is not None and (row.failures or row.resting_until is not None):
+        if row is not None and row.failures:
             note_success(row)
+
+
+async def channel_out_of_service(rt: Runtime, channel: Channel, reason: str) -> None:
+    """Out of rotation until a person acts; `mjgate channel list` shows why and since when."""
+    assert channel.id is not None
+    async with rt.db.write() as uow:
+        row = await uow.channel_by_id(channel.id)
+        if row is None or not row.enabled:
+            return
+        take_out_of_service(row, reason, rt.clock())
+    log.warning("channel %s is out of service: %s", channel.name, reason)

@@ -10,12 +10,14 @@ import logging
 from dataclasses import dataclass
 from typing import cast
 
-from mjgate.domain.channels import Channel
+from mjgate.db.repos import UnitOfWork
+from mjgate.domain.channels import DAY_MS, Channel, next_utc_midnight, rest_for_the_day
 from mjgate.domain.tasks import RUNNING_STATUSES, Task, TaskStatus
-from mjgate.errors import ProviderRejected, ProviderRetryable, StartRefused
+from mjgate.errors import ExecutorOutOfService, ProviderRejected, ProviderRetryable, StartRefused
 from mjgate.providers.base import BatchPolling, ProviderUpdate
 from mjgate.services import metrics
 from mjgate.services.billing import refund_task
+from mjgate.services.channel_health import channel_out_of_service
 from mjgate.services.jobs import job_for, stop_on_executor
 from mjgate.services.relay_status import poll_in_batches
 from mjgate.services.reroute import refused_at_start
@@ -53,6 +55,8 @@ async def claim_tasks(rt: Runtime, worker_id: str) -> list[Claimed]:
             # not get a start time before its submit time.
             now = rt.clock()
             free = locked.core_size - await uow.running_count(channel.id)
+            if free > 0 and locked.daily_limit is not None:
+                free = min(free, await _left_today(uow, locked, now))
             if free <= 0:
                 continue
             for task in await uow.waiting_tasks(channel.id, free):
@@ -69,12 +73,23 @@ async def claim_tasks(rt: Runtime, worker_id: str) -> list[Claimed]:
     return claimed
 
 
+async def _left_today(uow: UnitOfWork, channel: Channel, now: int) -> int:
+    """Starts the channel still has today; at none it rests until midnight, so new work
+    goes to other channels (what waits on it starts after midnight or times out)."""
+    assert channel.id is not None and channel.daily_limit is not None
+    day_start = next_utc_midnight(now) - DAY_MS
+    left = channel.daily_limit - await uow.started_since(channel.id, day_start)
+    if left <= 0 and not channel.is_resting(now):
+        rest_for_the_day(channel, now)
+    return left
+
+
 async def start_claimed(rt: Runtime, worker_id: str, claimed: Claimed) -> None:
     """Hand a claimed task to its channel's executor and record the first answer."""
     job = job_for(rt, claimed.task)
     try:
         update = await rt.provider_for(claimed.channel).start(job)
-    except StartRefused as exc:
+    except StartRefused as exc:  # nothing exists there: another channel may take it
         # A queued relay task the upstream would not take: nothing exists there.
         metrics.count_provider_error(claimed.channel.name, "start", "rejected")
         await refused_at_start(rt, worker_id, claimed.task, claimed.channel, exc)
@@ -151,6 +166,11 @@ async def _take_batch(rt: Runtime, worker_id: str, after: str) -> list[Task]:
 async def _poll_one(rt: Runtime, worker_id: str, channel: Channel, task: Task) -> None:
     try:
         update = await rt.provider_for(channel).poll(job_for(rt, task), rt.clock())
+    except ExecutorOutOfService as exc:
+        # The job may even finish there, but nothing can see it now: the task fails with
+        # the reason (and its refund), the channel leaves rotation until a person acts.
+        await channel_out_of_service(rt, channel, exc.message)
+        update = _failure(channel, "poll", task.id, exc)
     except ProviderRetryable as exc:
         metrics.count_provider_error(channel.name, "poll", "retryable")
         log.info("task %s: poll will be retried: %s", task.id, exc)

@@ -1,4 +1,5 @@
-"""A queued relay task that its upstream refuses when the dispatcher starts it later.
+"""A queued task that its executor refuses when the dispatcher starts it later (a relay's
+upstream, an account channel out of service).
 
 At submit time a refusal simply tries the next channel while the client waits. A task that
 waited in our queue (code 22) was already answered and charged, so when its upstream refuses
@@ -15,7 +16,7 @@ from mjgate.domain.channels import Channel, decide_queue
 from mjgate.domain.tasks import ACTIVE_STATUSES, Task, TaskStatus
 from mjgate.errors import Refusal, StartRefused
 from mjgate.providers.base import ProviderUpdate
-from mjgate.services.channel_health import channel_failed
+from mjgate.services.channel_health import channel_failed, channel_out_of_service
 from mjgate.services.runtime import Runtime
 from mjgate.services.submit import rank_channels
 from mjgate.services.updates import apply_update
@@ -30,6 +31,8 @@ async def refused_at_start(
 ) -> None:
     if exc.refusal in (Refusal.UNAVAILABLE, Refusal.QUEUE_FULL):
         await channel_failed(rt, channel, exc.message)
+    elif exc.refusal == Refusal.OUT_OF_SERVICE:
+        await channel_out_of_service(rt, channel, exc.message)
     # A banned prompt is banned everywhere; a follow-up only exists on its parent's channel.
     if exc.refusal != Refusal.BANNED and task.parent_id is None:
         moved_to = await reroute(rt, worker_id, task, channel)

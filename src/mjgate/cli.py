@@ -441,6 +441,8 @@ def channel_add(
 
 def _discord_config(*, pace: str | None, **given: object) -> dict[str, object]:
     config = {name: value for name, value in given.items() if value not in (None, False)}
+    # Niji tasks go only to accounts whose channel has the niji・journey bot.
+    config["bots"] = ["MID_JOURNEY", "NIJI_JOURNEY"] if given.get("niji") else ["MID_JOURNEY"]
     if pace is not None:
         low, _, high = pace.partition("-")
         try:

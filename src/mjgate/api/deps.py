@@ -106,6 +106,7 @@ def submit_options(request: Request, body: CommonFields) -> SubmitOptions:
         notify_hook=body.notify_hook,
         bot_type=body.bot_type,
         public_base=public_base(request),
+        account_filter=body.account_filter,
     )
 
 

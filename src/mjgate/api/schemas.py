@@ -48,7 +48,13 @@ class CommonFields(Body):
     bot_type: str | None = Field(
         None, description="mj / MID_JOURNEY (default), niji / NIJI_JOURNEY."
     )
-    account_filter: dict[str, object] | None = Field(None, description="Accepted; not used yet.")
+    account_filter: dict[str, object] | None = Field(
+        None,
+        description=(
+            "Narrows the channels a new task may use: instanceId (or channelId) names a"
+            " channel by name or Discord channel id; modes lists modes it must serve."
+        ),
+    )
 
 
 class ImagineBody(CommonFields):

@@ -136,6 +136,7 @@ class TextSubmits:
             state=fields.get("state"),
             notify_hook=fields.get("notifyHook"),
             bot_type=fields.get("botType"),
+            account_filter=fields.get("accountFilter"),
             public_base=public_base_for(self.rt, Request(scope)),
         )
         return answer(await submit(self.rt, who, options, fields))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mjgate.domain.tasks import Mode, TaskAction
+from mjgate.domain.tasks import BotType, Mode, TaskAction
 
 DEFAULT_CORE_SIZE = 3
 DEFAULT_QUEUE_SIZE = 10
@@ -43,10 +43,35 @@ class Channel:
         limit = self.config.get("daily_limit")
         return int(limit) if limit else None
 
-    def serves(self, action: TaskAction, mode: Mode) -> bool:
+    def serves(
+        self, action: TaskAction, mode: Mode, bot_type: BotType = BotType.MID_JOURNEY
+    ) -> bool:
         if self.modes is not None and mode.value not in self.modes:
             return False
+        bots = self.config.get("bots")  # an account channel without the niji bot says so
+        if isinstance(bots, list) and bot_type.value not in bots:
+            return False
         return self.actions is None or action.value in self.actions
+
+
+@dataclass(frozen=True)
+class AccountFilter:
+    """A client's narrowing of the channels its new task may use (midjourney-proxy's
+    ``accountFilter``): channel names or Discord channel ids, and modes."""
+
+    instances: frozenset[str] = frozenset()
+    modes: frozenset[str] = frozenset()
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.instances and not self.modes
+
+    def admits(self, channel: Channel) -> bool:
+        if self.instances:
+            names = {channel.name, str(channel.config.get("channel_id") or "")}
+            if not names & self.instances:
+                return False
+        return not self.modes or channel.modes is None or bool(self.modes & set(channel.modes))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from mjgate.domain.channels import Channel, decide_queue
+from mjgate.domain.channels import AccountFilter, Channel, decide_queue
 from mjgate.domain.images import ImageData, is_http_url
 from mjgate.domain.prompts import parse_mode, resolve_mode
 from mjgate.domain.tasks import ACTIVE_STATUSES, BotType, Mode, Task, TaskAction, TaskStatus
@@ -70,6 +70,9 @@ class SubmitOptions:
     notify_hook: object = None
     bot_type: object = None
     public_base: str | None = None
+    # Narrows the channels a new task may go to: {"instanceId": <channel name or Discord
+    # channel id>} (midjourney-proxy's name; "channelId" too), {"modes": ["RELAX", ...]}.
+    account_filter: object = None
 
 
 @dataclass
@@ -118,6 +121,38 @@ def _bot_type(value: object) -> BotType:
     if not isinstance(value, str) or value.upper() not in _BOT_TYPES:
         raise BindRequestBodyFailed("botType must be mj, niji, MID_JOURNEY or NIJI_JOURNEY.")
     return _BOT_TYPES[value.upper()]
+
+
+_FILTER_INSTANCE_KEYS = ("instanceId", "channelId")
+_FILTER_MAX_CHARS = 64
+
+
+def read_account_filter(value: object) -> AccountFilter:
+    """midjourney-proxy's ``accountFilter``: ``instanceId`` (or ``channelId``) names one
+    channel, by our name or its Discord channel id; ``modes`` lists modes a channel must
+    serve one of. Other keys (``remix``, ...) are accepted and have no effect here."""
+    if value is None:
+        return AccountFilter()
+    if not isinstance(value, dict):
+        raise BindRequestBodyFailed("accountFilter must be an object.")
+    instances: set[str] = set()
+    for key in _FILTER_INSTANCE_KEYS:
+        given = value.get(key)
+        if given in (None, ""):
+            continue
+        if not isinstance(given, str) or len(given) > _FILTER_MAX_CHARS:
+            raise BindRequestBodyFailed(
+                f"accountFilter.{key} must be a string of at most {_FILTER_MAX_CHARS} characters."
+            )
+        instances.add(given)
+    modes = value.get("modes")
+    if modes in (None, []):
+        return AccountFilter(frozenset(instances))
+    if not isinstance(modes, list) or not all(
+        isinstance(m, str) and m.upper() in Mode.__members__ for m in modes
+    ):
+        raise BindRequestBodyFailed("accountFilter.modes must list RELAX, FAST or TURBO.")
+    return AccountFilter(frozenset(instances), frozenset(m.upper() for m in modes))
 
 
 # Chat-bot plugins put a JSON object of the chat and the user in ``state`` (PROTOCOL §2).
@@ -201,7 +236,9 @@ async def create_task(
         updated_at=now,
     )
     refusals: list[HandOver] = []
-    candidates = await _candidate_channels(rt, draft, mode)
+    candidates = await _candidate_channels(
+        rt, draft, mode, bot_type, read_account_filter(options.account_filter)
+    )
     for attempt, channel in enumerate(candidates):
         # A fresh row per attempt (a voided one is gone); the last attempt takes the
         # template itself: building a mapped Task is a tenth of a submit's time.
@@ -230,8 +267,11 @@ async def create_task(
     raise QueueFull()
 
 
-async def _candidate_channels(rt: Runtime, draft: Draft, mode: Mode) -> list[Channel]:
-    """A follow-up stays on its parent's channel; new work goes to the least loaded first."""
+async def _candidate_channels(
+    rt: Runtime, draft: Draft, mode: Mode, bot_type: BotType, wanted: AccountFilter
+) -> list[Channel]:
+    """A follow-up stays on its parent's channel; new work goes to the least loaded first
+    among the channels that serve its action, mode and bot and pass the account filter."""
     if draft.parent is not None:
         assert draft.parent.channel_id is not None
         async with rt.db.read() as uow:
@@ -241,15 +281,23 @@ async def _candidate_channels(rt: Runtime, draft: Draft, mode: Mode) -> list[Cha
         return [channel]
     # Single statements outside any transaction: the order only prefers the least loaded;
     # the decision itself is counted again under the channel's lock.
-    channels = [c for c in await rt.db.reads.enabled_channels() if c.serves(draft.action, mode)]
+    channels = [
+        c
+        for c in await rt.db.reads.enabled_channels()
+        if c.serves(draft.action, mode, bot_type) and wanted.admits(c)
+    ]
     if not channels:
+        if not wanted.is_empty:
+            raise NoAvailableChannel("No available channel matches the accountFilter.")
         raise NoAvailableChannel()
     loads: dict[int, int] = {}
     if len(channels) > 1:  # one channel has no order to choose
         loads = await rt.db.reads.active_counts([c.id for c in channels if c.id is not None])
     healthy = rank_channels(channels, loads, rt.clock())
     if not healthy:
-        raise NoAvailableChannel("Every channel that serves this is resting after failures.")
+        raise NoAvailableChannel(
+            "Every channel that serves this is resting (after failures, or at its daily limit)."
+        )
     return healthy
 
 

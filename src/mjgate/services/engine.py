@@ -55,11 +55,18 @@ async def claim_tasks(rt: Runtime, worker_id: str) -> list[Claimed]:
             # not get a start time before its submit time.
             now = rt.clock()
             free = locked.core_size - await uow.running_count(channel.id)
+            left_today: int | None = None
             if free > 0 and locked.daily_limit is not None:
-                free = min(free, await _left_today(uow, locked, now))
+                left_today = await _left_today(uow, locked, now)
+                free = min(free, left_today)
             if free <= 0:
                 continue
-            for task in await uow.waiting_tasks(channel.id, free):
+            waiting = await uow.waiting_tasks(channel.id, free)
+            if left_today is not None and left_today <= len(waiting):
+                # Its share for today is taken: new work goes to other channels until
+                # midnight (what still waits on it starts then, or times out).
+                rest_for_the_day(locked, now)
+            for task in waiting:
                 task.status = TaskStatus.SUBMITTED
                 task.start_time = now
                 task.worker_id = worker_id
@@ -74,14 +81,10 @@ async def claim_tasks(rt: Runtime, worker_id: str) -> list[Claimed]:
 
 
 async def _left_today(uow: UnitOfWork, channel: Channel, now: int) -> int:
-    """Starts the channel still has today; at none it rests until midnight, so new work
-    goes to other channels (what waits on it starts after midnight or times out)."""
+    """Starts the channel still has in this UTC day."""
     assert channel.id is not None and channel.daily_limit is not None
     day_start = next_utc_midnight(now) - DAY_MS
-    left = channel.daily_limit - await uow.started_since(channel.id, day_start)
-    if left <= 0 and not channel.is_resting(now):
-        rest_for_the_day(channel, now)
-    return left
+    return channel.daily_limit - await uow.started_since(channel.id, day_start)
 
 
 async def start_claimed(rt: Runtime, worker_id: str, claimed: Claimed) -> None:

@@ -186,8 +186,16 @@ async def test_a_listed_final_view_is_kept_only_while_its_row_is_unchanged(
     rt = served.runtime
     task = await _finished(gateway, "a fox kept")
     first = await gateway.post("/mj/task/list-by-condition", {"ids": [task["id"]]})
+    async with rt.db.read() as uow:
+        row = await uow.task(task["id"])
+        assert row is not None
+        kept_at = row.updated_at
+    # Changed behind the cache's back (same updated_at): the kept view is what answers,
+    # which shows the list came from the cache and not from the row.
+    await _set_prompt(rt, task["id"], "a fox unseen", kept_at)
     again = await gateway.post("/mj/task/list-by-condition", {"ids": [task["id"]]})
     assert first.content == again.content
+    assert again.json()[0]["prompt"] == "a fox kept"
     # No writer changes a final task; if one ever does, it moves updated_at with it.
     await _set_prompt(rt, task["id"], "a fox changed", rt.clock() + 1000)
     changed = await gateway.post("/mj/task/list-by-condition", {"ids": [task["id"]]})

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mjgate.domain.buttons import Button
-from mjgate.domain.tasks import Mode, TaskAction, TaskStatus
+from mjgate.domain.tasks import BotType, Mode, TaskAction, TaskStatus
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ class ProviderJob:
     started_at: int  # epoch ms the executor took the task
     load_inputs: InputLoader = field(repr=False)
     provider_ref: str | None = None
+    bot_type: BotType = BotType.MID_JOURNEY
     # Where an executor that calls back may post this task's updates (signed, per task).
     callback_url: str | None = None
 

@@ -35,19 +35,11 @@ def _check_discord(config: Mapping[str, Any]) -> None:
     discord_config.DiscordConfig.from_mapping(config)
 
 
-# Midjourney on Discord has no face swap, no edits and no bare uploads: those go to a
-# channel that offers them, or are answered that none does.
-DISCORD_ACTIONS = frozenset(TaskAction) - {
-    TaskAction.EDITS,
-    TaskAction.SWAP_FACE,
-    TaskAction.UPLOAD,
-}
-
 KINDS: Mapping[str, ChannelKind] = {
     "sandbox": ChannelKind("sandbox", None, _no_check, dict),
     "relay": ChannelKind("relay", None, _check_relay, relay_config.public_config),
     "discord": ChannelKind(
-        "discord", DISCORD_ACTIONS, _check_discord, discord_config.public_config
+        "discord", discord_config.DISCORD_ACTIONS, _check_discord, discord_config.public_config
     ),
 }
 

@@ -32,6 +32,7 @@ def job_for(rt: Runtime, task: Task) -> ProviderJob:
         started_at=task.start_time or rt.clock(),
         load_inputs=load,
         provider_ref=task.provider_ref,
+        bot_type=task.bot_type,
         callback_url=callback_url(rt, task),
     )
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlsplit
 
+from mjgate.domain.tasks import TaskAction
+
 DISCORD_API = "https://discord.com/api/v9"
 DISCORD_GATEWAY = "wss://gateway.discord.gg"
 # A current desktop Chrome: the gateway's IDENTIFY and every REST call present it.
@@ -16,6 +18,14 @@ DEFAULT_USER_AGENT = (
 )
 MIDJOURNEY_APP_ID = "936929561302675456"
 NIJI_APP_ID = "1022952195194359889"
+
+# Midjourney on Discord has no face swap, no edits and no bare uploads: those go to a
+# channel that offers them, or are answered that none does.
+DISCORD_ACTIONS = frozenset(TaskAction) - {
+    TaskAction.EDITS,
+    TaskAction.SWAP_FACE,
+    TaskAction.UPLOAD,
+}
 
 # Settings an operator gives on `channel add`; the rest have defaults worth keeping.
 URL_FIELDS = ("api_url", "gateway_url", "cdn_url", "upload_url", "iframe_url")

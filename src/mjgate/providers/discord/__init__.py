@@ -1,0 +1,1 @@
+"""Discord account channels: drive Midjourney through a Discord user account (DISCORD.md)."""

@@ -285,6 +285,7 @@ def test_prompts_that_match(ours: str, shown: str) -> None:
         ("a red fox --ar 2:3", "a red fox --ar 3:2"),
         ("a red fox sitting", "a red fox"),  # short prefixes are not truncations
         ("", "a red fox"),
+        ("a red fox (watercolor)", "a red fox (oil)"),
     ],
 )
 def test_prompts_that_do_not_match(ours: str, shown: str) -> None:
@@ -295,3 +296,5 @@ def test_prompt_key() -> None:
     shown = f"**<https://s.mj.run/x>   A Red  fox --v 7** - <@{USER}> (45%) (fast)"
     assert prompt_key(shown) == "<url> a red fox --v 7"
     assert prompt_key(f"a red fox - <@{USER}> (relaxed)") == "a red fox"
+    assert prompt_key("a red fox (Waiting to start)") == "a red fox"
+    assert prompt_key("a red fox (watercolor)") == "a red fox (watercolor)"

@@ -470,7 +470,9 @@ def seed_of(msg: BotMessage) -> tuple[str, int] | None:
 _URL = re.compile(r"<?https?://[^\s<>]+>?")
 _URL_TOKEN = "<url>"
 _MENTION_TAIL = re.compile(r"\s+-\s+(?:.*?\s)?<@!?\d+>.*$", re.S)
-_STATUS_TAIL = re.compile(r"(?:\s*\([^()]*\))+\s*$")
+# Only Midjourney's status words: a prompt may well end in parentheses of its own.
+_STATUS_WORD = r"(?:waiting to start|\d{1,3}%|fast|relaxed|relax|turbo|stealth|stopped|paused)"
+_STATUS_TAIL = re.compile(rf"(?:\s*\({_STATUS_WORD}(?:,\s*{_STATUS_WORD})*\))+\s*$", re.I)
 _ELLIPSIS = re.compile(r"(?:…|\.\.\.)\s*$")
 _PARAM_SPLIT = re.compile(r"\s--(?=[a-z])")
 # Midjourney's long and short names for the same parameter.

@@ -113,6 +113,7 @@ def test_index_reads_this_applications_slash_commands_only() -> None:
         ({"application_commands": [{**_imagine(), "version": None}]}, ".version"),
         ({"application_commands": [{**_imagine(), "options": "prompt"}]}, ".options"),
         ({"application_commands": [{**_imagine(), "type": "1"}]}, ".type"),
+        ({"application_commands": [{"id": "1", "name": "x"}]}, ".application_id is missing"),
     ],
 )
 def test_malformed_index_is_refused(index: Any, words: str) -> None:

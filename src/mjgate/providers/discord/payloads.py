@@ -90,7 +90,10 @@ class CommandIndex:
         for position, entry in enumerate(entries):
             if not isinstance(entry, Mapping):
                 raise ValueError(f"application_commands[{position}] is not an object")
-            if entry.get("application_id") != application_id:
+            owner = entry.get("application_id")
+            if not isinstance(owner, str) or not owner:
+                raise ValueError(f"application_commands[{position}].application_id is missing")
+            if owner != application_id:
                 continue
             command = _read_command(entry, position)
             if command is not None:

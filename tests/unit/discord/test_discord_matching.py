@@ -389,6 +389,12 @@ def test_seed_from_the_dm() -> None:
     assert tracker.on_dispatch("MESSAGE_CREATE", seed_dm("161", HASH_B, 1)) is None
     assert tracker.on_dispatch("MESSAGE_CREATE", seed_dm("162", HASH_A, 987654)) == "s"
     assert _result(tracker, "s") == SeedFound(HASH_A, 987654)
+    # A DM channel learned later is read too; other channels' seeds are not.
+    tracker.expect("s2", nonce=None, kind=ExpectKind.SEED, prompt="", parent_hash=HASH_B)
+    later = {**seed_dm("163", HASH_B, 5), "channel_id": "1180000000000000004"}
+    assert tracker.on_dispatch("MESSAGE_CREATE", later) is None
+    tracker.watch_dm_channel("1180000000000000004")
+    assert tracker.on_dispatch("MESSAGE_CREATE", later) == "s2"
 
 
 def test_forget() -> None:

@@ -225,7 +225,7 @@ class JobTracker:
         dm_channel_ids: Iterable[str] = (),
     ) -> None:
         self.channel_id = channel_id
-        self.dm_channel_ids = frozenset(dm_channel_ids)
+        self.dm_channel_ids = set(dm_channel_ids)
         self._clock = clock
         self._jobs: dict[str, _Job] = {}
         self._by_nonce: dict[str, str] = {}
@@ -239,6 +239,10 @@ class JobTracker:
         self._account_problem: AccountProblem | None = None
 
     # --- what the provider tells us -----------------------------------------------------------
+
+    def watch_dm_channel(self, channel_id: str) -> None:
+        """Also read the bot's DMs in ``channel_id`` (seed answers), once the provider knows it."""
+        self.dm_channel_ids.add(channel_id)
 
     def expect(
         self,

@@ -37,7 +37,12 @@ from mjgate.providers.discord.messages import (
     read_message,
     seed_of,
 )
-from mjgate.providers.discord.payloads import ModalForm, iframe_token, modal_inputs
+from mjgate.providers.discord.payloads import (
+    DISCORD_EPOCH_MS,
+    ModalForm,
+    iframe_token,
+    modal_inputs,
+)
 
 MESSAGE_CREATE = "MESSAGE_CREATE"
 MESSAGE_UPDATE = "MESSAGE_UPDATE"
@@ -50,6 +55,8 @@ CAPTCHA_TITLE = "Action required to continue"
 _UNCLAIMED_KEPT = 100
 _SHORT_CONTENT = 80
 _REF_MAX_CHARS = 400
+_RETIRED_KEPT = 1000
+_MIN_SNOWFLAKE_DIGITS = 15  # shorter digit strings are not real snowflakes (tests, junk)
 
 
 class ExpectKind(StrEnum):
@@ -223,8 +230,11 @@ class JobTracker:
         channel_id: str,
         clock: Callable[[], float],
         dm_channel_ids: Iterable[str] = (),
+        clock_skew_ms: int = 15_000,
     ) -> None:
         self.channel_id = channel_id
+        # How far our clock (which dates the nonces) may be ahead of Discord's.
+        self._clock_skew_ms = clock_skew_ms
         self.dm_channel_ids = set(dm_channel_ids)
         self._clock = clock
         self._jobs: dict[str, _Job] = {}
@@ -235,6 +245,9 @@ class JobTracker:
         # fields that changed, and is read merged over it.
         self._payloads: dict[str, dict[str, Any]] = {}
         self._order = itertools.count()
+        # Messages of tasks finished and forgotten: the bot edits a grid when one of its
+        # buttons is pressed, and that edit must not pass for a new job with the same prompt.
+        self._retired: dict[str, None] = {}
         self.unclaimed: deque[tuple[str, str]] = deque(maxlen=_UNCLAIMED_KEPT)
         self._account_problem: AccountProblem | None = None
 
@@ -310,6 +323,12 @@ class JobTracker:
         self._interaction_ok(interaction_id, nonce)
 
     def forget(self, task_id: str) -> None:
+        job = self._jobs.get(task_id)
+        if job is not None and job.phase in TERMINAL:
+            for message_id in job.claimed:
+                self._retired[message_id] = None
+            while len(self._retired) > _RETIRED_KEPT:
+                del self._retired[next(iter(self._retired))]
         self._unindex(task_id)
         self._jobs.pop(task_id, None)
 
@@ -431,6 +450,8 @@ class JobTracker:
 
     def _on_message(self, raw: Mapping[str, Any]) -> str | None:
         message_id = _text(raw.get("id"))
+        if message_id in self._retired:
+            return None
         merged = {**self._payloads.get(message_id, {}), **raw}
         try:
             msg = read_message(merged)
@@ -490,6 +511,10 @@ class JobTracker:
         # A nonce that is not the job's answers another interaction. Jobs without a nonce
         # (Vary Region goes through the iframe host, not an interaction of ours) stay open.
         if msg.nonce and job.nonce and msg.nonce != job.nonce:
+            return False
+        # Nonces and message ids are snowflakes: a message posted before we asked is not ours.
+        posted, asked = _snowflake_ms(msg.id), _snowflake_ms(job.nonce)
+        if posted is not None and asked is not None and posted < asked - self._clock_skew_ms:
             return False
         if msg.interaction_id and job.interaction_id and msg.interaction_id != job.interaction_id:
             return False
@@ -604,6 +629,12 @@ def _shown_prompt(msg: BotMessage, event: Event) -> str:
         if footer.startswith("/"):
             return footer.partition(" ")[2]
     return ""
+
+
+def _snowflake_ms(value: str | None) -> int | None:
+    if value is None or len(value) < _MIN_SNOWFLAKE_DIGITS or not value.isdigit():
+        return None
+    return (int(value) >> 22) + DISCORD_EPOCH_MS
 
 
 def _text(value: object) -> str:

@@ -11,13 +11,19 @@ claimed by at most one task, so one result never finishes two.
 from __future__ import annotations
 
 import itertools
-import json
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
+from mjgate.providers.discord.jobs import (
+    TERMINAL,
+    ExpectKind,
+    JobRef,
+    JobState,
+    Phase,
+    SeedFound,
+    TrackedJob,
+)
 from mjgate.providers.discord.messages import (
     AccountProblem,
     BotMessage,
@@ -26,7 +32,6 @@ from mjgate.providers.discord.messages import (
     Event,
     Failed,
     Finished,
-    Mode,
     Progress,
     Queued,
     ResultKind,
@@ -39,10 +44,21 @@ from mjgate.providers.discord.messages import (
 )
 from mjgate.providers.discord.payloads import (
     DISCORD_EPOCH_MS,
-    ModalForm,
     iframe_token,
     modal_inputs,
 )
+
+# The job vocabulary lives in jobs.py; the provider may take it from here with the tracker.
+__all__ = [
+    "CAPTCHA_TITLE",
+    "TERMINAL",
+    "ExpectKind",
+    "JobRef",
+    "JobState",
+    "JobTracker",
+    "Phase",
+    "SeedFound",
+]
 
 MESSAGE_CREATE = "MESSAGE_CREATE"
 MESSAGE_UPDATE = "MESSAGE_UPDATE"
@@ -54,42 +70,9 @@ INTERACTION_IFRAME_MODAL_CREATE = "INTERACTION_IFRAME_MODAL_CREATE"
 CAPTCHA_TITLE = "Action required to continue"
 _UNCLAIMED_KEPT = 100
 _SHORT_CONTENT = 80
-_REF_MAX_CHARS = 400
 _RETIRED_KEPT = 1000
 _MIN_SNOWFLAKE_DIGITS = 15  # shorter digit strings are not real snowflakes (tests, junk)
 
-
-class ExpectKind(StrEnum):
-    """What an interaction we posted should produce."""
-
-    GRID = "grid"  # imagine, reroll
-    UPSCALE = "upscale"
-    HD_UPSCALE = "hd_upscale"
-    VARIATION = "variation"
-    PAN = "pan"
-    ZOOM = "zoom"
-    VIDEO = "video"
-    DESCRIBE = "describe"
-    SHORTEN = "shorten"
-    BLEND = "blend"
-    SHOW = "show"
-    MODAL_CLICK = "modal_click"  # a click that should open a modal
-    IFRAME_CLICK = "iframe_click"  # Vary (Region): a click that should open the editor
-    SEED = "seed"  # the ✉️ reaction: the bot answers by DM with the job's seed
-
-
-class Phase(StrEnum):
-    WAITING = "waiting"  # posted, nothing heard yet
-    QUEUED = "queued"
-    RUNNING = "running"
-    MODAL = "modal"  # the bot opened a modal: submit it, then ``expect`` again
-    IFRAME = "iframe"  # the bot opened the Vary (Region) editor
-    FINISHED = "finished"
-    FAILED = "failed"
-    ACCOUNT_PROBLEM = "account_problem"
-
-
-TERMINAL = frozenset({Phase.FINISHED, Phase.FAILED, Phase.ACCOUNT_PROBLEM})
 # Phases in which a job still waits for the bot's messages (a modal waits for us instead).
 _LISTENING = frozenset({Phase.WAITING, Phase.QUEUED, Phase.RUNNING})
 
@@ -103,123 +86,6 @@ _COMPATIBLE: Mapping[ResultKind, frozenset[ExpectKind]] = {
     ResultKind.ZOOM: frozenset({ExpectKind.ZOOM, ExpectKind.SHOW}),
     ResultKind.VIDEO: frozenset({ExpectKind.VIDEO, ExpectKind.SHOW}),
 }
-
-
-@dataclass(frozen=True)
-class SeedFound:
-    """The result of a SEED job."""
-
-    job_hash: str
-    seed: int
-
-
-Result = Finished | Described | Shortened | SeedFound
-
-
-@dataclass(frozen=True)
-class JobRef:
-    """What the tracker learned about a job, small enough to keep in the task row.
-
-    Another process rebuilds tracking from it after a crash (``JobTracker.adopt``).
-    """
-
-    nonce: str | None = None
-    first_message_id: str | None = None
-    interaction_id: str | None = None
-    job_hash: str | None = None
-
-    _KEYS = (("n", "nonce"), ("m", "first_message_id"), ("i", "interaction_id"), ("h", "job_hash"))
-
-    def to_text(self) -> str:
-        values = {short: getattr(self, name) for short, name in self._KEYS}
-        return json.dumps({k: v for k, v in values.items() if v}, separators=(",", ":"))
-
-    @classmethod
-    def from_text(cls, text: str) -> JobRef:
-        """Read ``to_text``'s output; ``ValueError`` for anything else."""
-        if len(text) > _REF_MAX_CHARS:
-            raise ValueError("a job reference is at most 400 characters")
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError("a job reference is a JSON object") from exc
-        if not isinstance(data, dict) or not set(data) <= {short for short, _ in cls._KEYS}:
-            raise ValueError("a job reference is a JSON object of n, m, i, h")
-        if not all(isinstance(value, str) and value for value in data.values()):
-            raise ValueError("a job reference holds non-empty strings")
-        return cls(**{name: data.get(short) for short, name in cls._KEYS})
-
-
-@dataclass(frozen=True)
-class JobState:
-    """Where one task stands; ``version`` grows on every change."""
-
-    task_id: str
-    kind: ExpectKind
-    phase: Phase
-    nonce: str | None
-    progress: int | None
-    mode: Mode | None
-    first_message_id: str | None
-    interaction_id: str | None
-    job_hash: str | None
-    result: Result | None
-    fail_reason: str | None
-    modal: ModalForm | None
-    iframe_token: str | None
-    account_problem: AccountProblem | None
-    changed_at: float
-    version: int
-
-    @property
-    def ref(self) -> JobRef:
-        return JobRef(self.nonce, self.first_message_id, self.interaction_id, self.job_hash)
-
-
-@dataclass
-class _Job:
-    task_id: str
-    kind: ExpectKind
-    prompt: str
-    nonce: str | None
-    parent_message_id: str | None
-    parent_hash: str | None
-    index: int | None
-    order: int
-    changed_at: float
-    version: int = 0
-    phase: Phase = Phase.WAITING
-    progress: int | None = None
-    mode: Mode | None = None
-    first_message_id: str | None = None
-    interaction_id: str | None = None
-    job_hash: str | None = None
-    result: Result | None = None
-    fail_reason: str | None = None
-    modal: ModalForm | None = None
-    iframe_token: str | None = None
-    account_problem: AccountProblem | None = None
-    claimed: set[str] = field(default_factory=set)
-
-    def snapshot(self) -> JobState:
-        return JobState(
-            task_id=self.task_id,
-            kind=self.kind,
-            phase=self.phase,
-            nonce=self.nonce,
-            progress=self.progress,
-            mode=self.mode,
-            first_message_id=self.first_message_id,
-            interaction_id=self.interaction_id,
-            job_hash=self.job_hash,
-            result=self.result,
-            fail_reason=self.fail_reason,
-            modal=self.modal,
-            iframe_token=self.iframe_token,
-            account_problem=self.account_problem,
-            changed_at=self.changed_at,
-            version=self.version,
-        )
 
 
 class JobTracker:
@@ -237,7 +103,7 @@ class JobTracker:
         self._clock_skew_ms = clock_skew_ms
         self.dm_channel_ids = set(dm_channel_ids)
         self._clock = clock
-        self._jobs: dict[str, _Job] = {}
+        self._jobs: dict[str, TrackedJob] = {}
         self._by_nonce: dict[str, str] = {}
         self._by_interaction: dict[str, str] = {}
         self._by_message: dict[str, str] = {}
@@ -271,7 +137,7 @@ class JobTracker:
         """Track an interaction just posted; again for a task after its modal is submitted."""
         previous = self._jobs.get(task_id)
         self._unindex(task_id)
-        job = _Job(
+        job = TrackedJob(
             task_id=task_id,
             kind=kind,
             prompt=prompt,
@@ -506,7 +372,9 @@ class JobTracker:
             return candidates[0].task_id
         return None
 
-    def _could_be(self, job: _Job, msg: BotMessage, event: Event, hashes: tuple[str, ...]) -> bool:
+    def _could_be(
+        self, job: TrackedJob, msg: BotMessage, event: Event, hashes: tuple[str, ...]
+    ) -> bool:
         """Whether nothing in ``msg`` rules ``job`` out and its kind fits ``event``."""
         # A nonce that is not the job's answers another interaction. Jobs without a nonce
         # (Vary Region goes through the iframe host, not an interaction of ours) stay open.
@@ -537,7 +405,7 @@ class JobTracker:
             return job.kind is ExpectKind.SHORTEN
         return isinstance(event, Failed)
 
-    def _listening(self) -> list[_Job]:
+    def _listening(self) -> list[TrackedJob]:
         jobs = (job for job in self._jobs.values() if job.phase in _LISTENING)
         return sorted(jobs, key=lambda job: job.order)
 
@@ -546,7 +414,7 @@ class JobTracker:
 
     # --- state changes ------------------------------------------------------------------------
 
-    def _apply(self, job: _Job, msg: BotMessage, event: Event) -> None:
+    def _apply(self, job: TrackedJob, msg: BotMessage, event: Event) -> None:
         if job.phase in TERMINAL:
             return
         if job.first_message_id is None and (
@@ -580,13 +448,13 @@ class JobTracker:
         elif isinstance(event, AccountProblem):
             self._flag_account(job, event)
 
-    def _flag_account(self, job: _Job, problem: AccountProblem) -> None:
+    def _flag_account(self, job: TrackedJob, problem: AccountProblem) -> None:
         self._account_problem = problem
         self._set(
             job, phase=Phase.ACCOUNT_PROBLEM, account_problem=problem, fail_reason=problem.reason
         )
 
-    def _set(self, job: _Job, **changes: Any) -> None:
+    def _set(self, job: TrackedJob, **changes: Any) -> None:
         changed = False
         for name, value in changes.items():
             if getattr(job, name) != value:
@@ -596,7 +464,7 @@ class JobTracker:
             job.version += 1
             job.changed_at = self._clock()
 
-    def _claim(self, job: _Job, message_id: str) -> None:
+    def _claim(self, job: TrackedJob, message_id: str) -> None:
         self._by_message[message_id] = job.task_id
         job.claimed.add(message_id)
 

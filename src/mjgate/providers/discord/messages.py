@@ -2,8 +2,8 @@
 
 Pure: no I/O. Messages come from the gateway or REST and are untrusted in shape, so
 ``read_message`` fills in whatever is missing or mistyped and only insists on an id.
-``classify`` says what a message means for a job; ``prompt_matches`` compares prompts the way
-Midjourney rewrites them (links, default parameters, spacing, truncation).
+``classify`` says what a message means for a job. ``prompt_key`` and ``prompt_matches`` live
+in ``prompt_match`` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -15,6 +15,34 @@ from enum import StrEnum
 from typing import Any
 
 from mjgate.domain.buttons import Button
+from mjgate.providers.discord.prompt_match import prompt_key, prompt_matches
+
+__all__ = [
+    "LOADING_FLAG",
+    "RED",
+    "AccountProblem",
+    "Attachment",
+    "BotMessage",
+    "BotQueueNotice",
+    "Described",
+    "Embed",
+    "Event",
+    "Failed",
+    "Finished",
+    "Mode",
+    "Progress",
+    "Queued",
+    "ResultKind",
+    "Shortened",
+    "Unrelated",
+    "classify",
+    "job_hash_of",
+    "job_hashes_of",
+    "prompt_key",
+    "prompt_matches",
+    "read_message",
+    "seed_of",
+]
 
 RED = 16711680
 LOADING_FLAG = 128  # "Midjourney Bot is thinking…": an empty deferred reply
@@ -463,68 +491,3 @@ def seed_of(msg: BotMessage) -> tuple[str, int] | None:
         if job_hash is not None and seed is not None:
             return job_hash.lower(), int(seed[1])
     return None
-
-
-# --- prompts ----------------------------------------------------------------------------------
-
-_URL = re.compile(r"<?https?://[^\s<>]+>?")
-_URL_TOKEN = "<url>"
-_MENTION_TAIL = re.compile(r"\s+-\s+(?:.*?\s)?<@!?\d+>.*$", re.S)
-# Only Midjourney's status words: a prompt may well end in parentheses of its own.
-_STATUS_WORD = r"(?:waiting to start|\d{1,3}%|fast|relaxed|relax|turbo|stealth|stopped|paused)"
-_STATUS_TAIL = re.compile(rf"(?:\s*\({_STATUS_WORD}(?:,\s*{_STATUS_WORD})*\))+\s*$", re.I)
-_ELLIPSIS = re.compile(r"(?:…|\.\.\.)\s*$")
-_PARAM_SPLIT = re.compile(r"\s--(?=[a-z])")
-# Midjourney's long and short names for the same parameter.
-_PARAM_ALIASES = {
-    "aspect": "ar",
-    "quality": "q",
-    "version": "v",
-    "s": "stylize",
-    "c": "chaos",
-    "w": "weird",
-    "t": "tile",
-}
-_MIN_TRUNCATED = 40
-
-
-def prompt_key(text: str) -> str:
-    """A prompt as Midjourney might show it, normalised for comparison."""
-    found = _PROMPT.search(text)
-    if found is not None:
-        text = found["prompt"]
-    else:
-        text = _MENTION_TAIL.sub("", text)
-        text = _STATUS_TAIL.sub("", text)
-    text = text.replace("—", "--")  # phones turn "--" into an em dash; Midjourney accepts both
-    text = _URL.sub(f" {_URL_TOKEN} ", text)
-    text = " ".join(text.lower().split())
-    return _ELLIPSIS.sub("", text).strip()
-
-
-def _split_params(key: str) -> tuple[str, dict[str, str]]:
-    text, *params = _PARAM_SPLIT.split(key)
-    named: dict[str, str] = {}
-    for param in params:
-        name, _, value = param.partition(" ")
-        named[_PARAM_ALIASES.get(name, name)] = value.strip()
-    return text.strip(), named
-
-
-def prompt_matches(ours: str, shown: str) -> bool:
-    """Whether the bot's ``shown`` prompt is our prompt, rewritten or cut short.
-
-    Equal after ``prompt_key``; or the same text before the parameters with the parameters
-    both sides name agreeing (Midjourney adds ``--v 7`` and drops ``--q 1``); or ``shown`` is a
-    prefix of ours at least 40 characters long (a truncated display).
-    """
-    a, b = prompt_key(ours), prompt_key(shown)
-    if not a or not b:
-        return False
-    if a == b:
-        return True
-    text_a, params_a = _split_params(a)
-    text_b, params_b = _split_params(b)
-    if text_a == text_b and all(params_a[n] == params_b[n] for n in params_a.keys() & params_b):
-        return True
-    return len(b) >= _MIN_TRUNCATED and a.startswith(b)

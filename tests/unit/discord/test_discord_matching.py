@@ -486,3 +486,21 @@ def test_messages_older_than_the_interaction_are_not_matched() -> None:
     recent = [grid_done(new, PROMPT, HASH_B), grid_done(old, PROMPT, HASH_A)]
     assert tracker.catch_up(recent) == ["t"]
     assert _state(tracker, "t").job_hash == HASH_B
+
+
+def test_queue_notice_is_not_the_first_message() -> None:
+    tracker = _tracker()
+    tracker.expect("t", nonce=N1, kind=ExpectKind.GRID, prompt=PROMPT)
+    notice = error_embed(mid(211), "Job queued", "Your job will start soon", nonce=N1, color=0)
+    assert tracker.on_dispatch("MESSAGE_CREATE", notice) == "t"
+    assert _phase(tracker, "t") is Phase.QUEUED
+    assert tracker.on_dispatch("MESSAGE_CREATE", waiting(mid(212), PROMPT, N1, I1)) == "t"
+    assert _state(tracker, "t").first_message_id == mid(212)
+
+
+def test_error_without_ids_matched_by_the_prompt_in_its_footer() -> None:
+    tracker = _tracker()
+    tracker.expect("t", nonce=N1, kind=ExpectKind.GRID, prompt="a red fox")
+    refused = error_embed(mid(221), "Invalid link", "Could not fetch the image.")
+    assert tracker.on_dispatch("MESSAGE_CREATE", refused) == "t"
+    assert _state(tracker, "t").fail_reason == "Invalid link: Could not fetch the image."

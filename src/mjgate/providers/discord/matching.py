@@ -36,6 +36,7 @@ from mjgate.providers.discord.messages import (
     Queued,
     ResultKind,
     Shortened,
+    Unrelated,
     classify,
     job_hashes_of,
     prompt_matches,
@@ -417,9 +418,10 @@ class JobTracker:
     def _apply(self, job: TrackedJob, msg: BotMessage, event: Event) -> None:
         if job.phase in TERMINAL:
             return
-        if job.first_message_id is None and (
-            msg.nonce == job.nonce or isinstance(event, Queued | Progress)
-        ):
+        # The message the bot edits with progress: "(Waiting to start)", or the empty "thinking"
+        # reply to our nonce that describe and shorten turn into their answer. Not a notice.
+        loading_reply = isinstance(event, Unrelated) and msg.nonce == job.nonce
+        if job.first_message_id is None and (isinstance(event, Queued | Progress) or loading_reply):
             self._set(job, first_message_id=msg.id)
         if isinstance(event, Queued | BotQueueNotice):
             if job.phase is Phase.WAITING:

@@ -119,6 +119,10 @@ class JobState:
     account_problem: AccountProblem | None
     changed_at: float
     version: int
+    # The message that carries the result and its buttons, and its flags: a follow-up
+    # presses its button there (Discord wants the flags of that message).
+    result_message_id: str | None = None
+    result_flags: int = 0
 
     @property
     def ref(self) -> JobRef:
@@ -150,6 +154,8 @@ class TrackedJob:
     modal: ModalForm | None = None
     iframe_token: str | None = None
     account_problem: AccountProblem | None = None
+    result_message_id: str | None = None
+    result_flags: int = 0
     claimed: set[str] = field(default_factory=set)
 
     def snapshot(self) -> JobState:
@@ -170,4 +176,6 @@ class TrackedJob:
             account_problem=self.account_problem,
             changed_at=self.changed_at,
             version=self.version,
+            result_message_id=self.result_message_id,
+            result_flags=self.result_flags,
         )

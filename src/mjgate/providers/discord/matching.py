@@ -442,9 +442,18 @@ class JobTracker:
                 mode=event.mode or job.mode,
                 job_hash=event.job_hash or job.job_hash,
                 result=event,
+                result_message_id=msg.id,
+                result_flags=msg.flags,
             )
         elif isinstance(event, Described | Shortened):
-            self._set(job, phase=Phase.FINISHED, progress=100, result=event)
+            self._set(
+                job,
+                phase=Phase.FINISHED,
+                progress=100,
+                result=event,
+                result_message_id=msg.id,
+                result_flags=msg.flags,
+            )
         elif isinstance(event, Failed):
             self._set(job, phase=Phase.FAILED, fail_reason=event.reason)
         elif isinstance(event, AccountProblem):

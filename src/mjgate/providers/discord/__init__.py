@@ -1,0 +1,1 @@
+"""Discord account channels: mjgate drives Midjourney through a Discord user account."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import random
 import time
 import zlib
@@ -23,6 +24,7 @@ from mjgate.providers.discord.gateway import GatewaySession
 
 TOKEN = "MTA-secret-user-token.Gx7.abcdefghijklmnop"
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0.0.0 Safari/537.36"
+DOUBLE_LOG = "tests.gateway_double"
 BEAT_MS = 80  # the double's heartbeat interval: several beats fit in a fraction of a second
 
 
@@ -107,7 +109,8 @@ class GatewayDouble:
 @pytest.fixture
 async def double() -> AsyncIterator[GatewayDouble]:
     gateway = GatewayDouble()
-    async with serve(gateway.handler, "127.0.0.1", 0, compression=None) as server:
+    quiet = logging.getLogger(DOUBLE_LOG)  # the double's frames may show the token; ours not
+    async with serve(gateway.handler, "127.0.0.1", 0, compression=None, logger=quiet) as server:
         port = next(iter(server.sockets)).getsockname()[1]
         gateway.url = f"ws://127.0.0.1:{port}/gateway"
         yield gateway
@@ -213,7 +216,11 @@ async def test_identify_ready_and_heartbeats_with_acks(
     assert peer.ws.close_code == 1000  # close() ends the session for good
 
 
-async def test_missing_ack_closes_and_resumes_with_the_last_seq(double: GatewayDouble) -> None:
+async def test_missing_ack_closes_and_resumes_with_the_last_seq(
+    double: GatewayDouble, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # even at DEBUG, no log line carries the token
+
     async def behave(peer: Peer, index: int) -> None:
         first = await peer.handshake("s1")
         if index == 0:
@@ -231,6 +238,10 @@ async def test_missing_ack_closes_and_resumes_with_the_last_seq(double: GatewayD
     assert resumed.got[0] == {"op": 6, "d": {"token": TOKEN, "session_id": "s1", "seq": 3}}
     assert (session.identifies, session.resumes, session.reconnects) == (1, 1, 1)
     assert calls.names() == ["READY", "MESSAGE_CREATE", "MESSAGE_UPDATE", "RESUMED"]
+    ours = [r.getMessage() for r in caplog.records if not r.name.startswith(DOUBLE_LOG)]
+    assert any("reconnecting" in line for line in ours)
+    # Not even a prefix: websockets' own DEBUG frame log would show the first 40-odd bytes.
+    assert not any(TOKEN[:10] in line for line in ours)
 
 
 @pytest.mark.parametrize("resume_url_allowed", [False, True])

@@ -15,38 +15,24 @@ import asyncio
 import contextlib
 import logging
 import random as random_module
-import re
 import time
-import zlib
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from mjgate.providers.discord import gateway_wire as wire
 from mjgate.providers.discord.errors import AccountRefused, DiscordUnavailable
 
 log = logging.getLogger(__name__)
+# websockets logs every frame at DEBUG, IDENTIFY and RESUME (with the token) included: its
+# logger for these connections never goes below INFO, whatever the root level says.
+_socket_log = logging.getLogger(__name__ + ".socket")
+_socket_log.setLevel(logging.INFO)
 
-DEFAULT_GATEWAY_URL = "wss://gateway.discord.gg"
-CAPABILITIES = 16381  # what Discord's web client announces
-CLIENT_BUILD_NUMBER = 350_000  # the web client's build number is a setting; this is a default
-ZLIB_SUFFIX = b"\x00\x00\xff\xff"
-RECONNECT_CLOSE = 4000  # not 1000/1001: those would end the session instead of keeping it resumable
-
-# Close codes after which reconnecting cannot help: the account leaves service.
-FATAL_CLOSES = {
-    4004: "Discord refused the token (gateway close 4004: authentication failed)",
-    4010: "the gateway refused the session (close 4010: invalid shard)",
-    4011: "the gateway refused the session (close 4011: sharding required)",
-    4012: "the gateway refused the session (close 4012: invalid API version)",
-    4013: "the gateway refused the session (close 4013: invalid intents)",
-    4014: "the gateway refused the session (close 4014: disallowed intents)",
-}
-NOT_AUTHENTICATED = 4003  # once: start a fresh session; twice in a row: the token is bad
-FRESH_SESSION_CLOSES = {4007, 4009}  # invalid seq, session timed out: identify again
+DEFAULT_GATEWAY_URL = wire.DEFAULT_GATEWAY_URL
 
 Dispatch = Callable[[str, Mapping[str, Any]], Awaitable[None]]
 
@@ -56,8 +42,7 @@ class _Link:
     """One websocket connection and what belongs to it alone."""
 
     ws: ClientConnection
-    inflate: Any = field(default_factory=zlib.decompressobj)
-    buffer: bytearray = field(default_factory=bytearray)
+    decoder: wire.FrameDecoder
     acked: bool = True
     zombie: bool = False
 
@@ -103,7 +88,7 @@ class GatewaySession:
         open_timeout: float = 20.0,
         close_timeout: float = 5.0,
         max_size: int = 16 * 1024 * 1024,
-        client_build_number: int = CLIENT_BUILD_NUMBER,
+        client_build_number: int = wire.CLIENT_BUILD_NUMBER,
         random: random_module.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -274,9 +259,8 @@ class GatewaySession:
     def _connect_url(self) -> str:
         base = self._base
         if self._session_id is not None and self._resume_url and self._resume_url_allowed:
-            base = self._resume_url.rstrip("/")
-        query = "/?encoding=json&v=9" + ("&compress=zlib-stream" if self._compress else "")
-        return base + query
+            base = self._resume_url
+        return wire.gateway_url(base, compress=self._compress)
 
     async def _connection(self) -> _Next:
         """One websocket from connect to close; what to do next."""
@@ -291,11 +275,14 @@ class GatewaySession:
                 close_timeout=self._close_timeout,
                 ping_interval=None,  # Discord's heartbeats keep the link checked
                 proxy=None,  # bases are explicit settings, as for REST (trust_env=False)
+                logger=_socket_log,
             )
         except (OSError, TimeoutError, InvalidHandshake) as exc:
             log.warning("Discord gateway: could not connect (%s)", type(exc).__name__)
             return _Next()
-        link = self._link = _Link(ws)
+        link = self._link = _Link(
+            ws, wire.FrameDecoder(compress=self._compress, max_size=self._max_size)
+        )
         beating: asyncio.Task[None] | None = None
         try:
             if self._closing:  # close() came while connecting
@@ -303,7 +290,7 @@ class GatewaySession:
             hello = await asyncio.wait_for(self._receive(link), self._open_timeout)
             if hello.get("op") != 10:
                 log.warning("Discord gateway: no HELLO first (op %r)", hello.get("op"))
-                await ws.close(RECONNECT_CLOSE, "expected HELLO")
+                await ws.close(wire.RECONNECT_CLOSE, "expected HELLO")
                 return _Next()
             interval = float(hello["d"]["heartbeat_interval"]) / 1000
             beating = asyncio.create_task(self._heartbeat(link, interval))
@@ -314,7 +301,7 @@ class GatewaySession:
             return reconnect.plan
         except ConnectionClosed as closed:
             return self._after_close(link, closed)
-        except (TimeoutError, OSError, KeyError, TypeError, ValueError, zlib.error) as exc:
+        except (TimeoutError, OSError, KeyError, TypeError, ValueError) as exc:
             log.warning("Discord gateway: connection failed (%s)", type(exc).__name__)
             return _Next()
         finally:
@@ -326,7 +313,7 @@ class GatewaySession:
                     await beating
             # Any code but 1000/1001 keeps the session resumable; a no-op when already closed.
             with contextlib.suppress(Exception):
-                await ws.close(RECONNECT_CLOSE, "reconnecting")
+                await ws.close(wire.RECONNECT_CLOSE, "reconnecting")
 
     def _after_close(self, link: _Link, closed: ConnectionClosed) -> _Next:
         if self._closing:
@@ -336,46 +323,28 @@ class GatewaySession:
             return _Next()
         code = closed.rcvd.code if closed.rcvd is not None else None
         log.warning("Discord gateway: closed by the server (code %s)", code)
-        if code in FATAL_CLOSES:
-            self._set_fatal(FATAL_CLOSES[code])
+        if code in wire.FATAL_CLOSES:
+            self._set_fatal(wire.FATAL_CLOSES[code])
             return _Next(failure=False)
-        if code == NOT_AUTHENTICATED:
+        if code == wire.NOT_AUTHENTICATED:
             self._not_authenticated += 1
             if self._not_authenticated > 1:
                 self._set_fatal("Discord refused the token (gateway close 4003, twice)")
             return _Next(fresh=True)
-        if code in FRESH_SESSION_CLOSES:
+        if code in wire.FRESH_SESSION_CLOSES:
             return _Next(fresh=True)
         return _Next()
 
     # -- one connection ----------------------------------------------------------------------
 
     async def _receive(self, link: _Link) -> dict[str, Any]:
-        """The next whole gateway payload (inflating zlib-stream frames)."""
-        while True:
-            frame = await link.ws.recv()
-            if isinstance(frame, str):
-                text: bytes | str = frame
-            else:
-                link.buffer.extend(frame)
-                if len(link.buffer) > self._max_size:
-                    raise ValueError("a zlib-stream message without its end")
-                if not self._compress:
-                    text = bytes(link.buffer)
-                elif link.buffer.endswith(ZLIB_SUFFIX):
-                    text = link.inflate.decompress(bytes(link.buffer), self._max_size)
-                    if link.inflate.unconsumed_tail:
-                        raise ValueError("an inflated gateway message too large")
-                else:
-                    continue
-                link.buffer.clear()
-            payload = orjson.loads(text)
-            if not isinstance(payload, dict):
-                raise ValueError("a gateway payload that is not an object")
-            return payload
+        """The next whole gateway payload."""
+        while (payload := link.decoder.feed(await link.ws.recv())) is None:
+            pass
+        return payload
 
     async def _send(self, link: _Link, op: int, data: Any) -> None:
-        await link.ws.send(orjson.dumps({"op": op, "d": data}).decode())
+        await link.ws.send(wire.frame(op, data))
 
     async def _heartbeat(self, link: _Link, interval: float) -> None:
         # The first beat at a random point of the interval spreads many clients out.
@@ -384,7 +353,7 @@ class GatewaySession:
             if not link.acked:
                 link.zombie = True
                 with contextlib.suppress(Exception):
-                    await link.ws.close(RECONNECT_CLOSE, "heartbeat ACK missing")
+                    await link.ws.close(wire.RECONNECT_CLOSE, "heartbeat ACK missing")
                 return
             link.acked = False
             self.heartbeats += 1
@@ -394,40 +363,13 @@ class GatewaySession:
 
     async def _identify(self, link: _Link) -> None:
         self.identifies += 1
-        chrome = re.search(r"Chrome/([\d.]+)", self._user_agent)
-        await self._send(
-            link,
-            2,
-            {
-                "token": self._token,
-                "capabilities": CAPABILITIES,
-                "properties": {
-                    "os": "Windows",
-                    "browser": "Chrome",
-                    "device": "",
-                    "system_locale": "en-US",
-                    "browser_user_agent": self._user_agent,
-                    "browser_version": chrome.group(1) if chrome else "",
-                    "os_version": "10",
-                    "referrer": "",
-                    "referring_domain": "",
-                    "referrer_current": "",
-                    "referring_domain_current": "",
-                    "release_channel": "stable",
-                    "client_build_number": self._client_build_number,
-                    "client_event_source": None,
-                },
-                "presence": {"status": "online", "since": 0, "activities": [], "afk": False},
-                "compress": False,
-                "client_state": {"guild_versions": {}},
-            },
-        )
+        payload = wire.identify(self._token, self._user_agent, self._client_build_number)
+        await self._send(link, 2, payload)
 
     async def _resume(self, link: _Link) -> None:
+        assert self._session_id is not None
         self.resumes += 1
-        await self._send(
-            link, 6, {"token": self._token, "session_id": self._session_id, "seq": self._seq}
-        )
+        await self._send(link, 6, wire.resume(self._token, self._session_id, self._seq))
 
     async def _handle(self, link: _Link, payload: Mapping[str, Any]) -> None:
         op = payload.get("op")

@@ -19,7 +19,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from mjgate.providers.discord.errors import AccountRefused
+from mjgate.providers.discord.errors import AccountRefused, DiscordUnavailable
 from mjgate.providers.discord.gateway import GatewaySession
 
 TOKEN = "MTA-secret-user-token.Gx7.abcdefghijklmnop"
@@ -444,3 +444,17 @@ async def test_close_from_a_callback_stops_the_session(double: GatewayDouble) ->
         await asyncio.wait_for(session.close(), 3)
     assert len(double.peers) == 1 and double.peers[0].ws.close_code == 1000
     assert not session.connected and session.reconnects == 0
+
+
+async def test_wait_ready_times_out_as_unavailable(double: GatewayDouble) -> None:
+    async def behave(peer: Peer, _: int) -> None:
+        await peer.hello()
+        await peer.serve()  # IDENTIFY goes unanswered
+
+    calls = Calls()
+    async with running(double, behave, calls) as session:
+        with pytest.raises(DiscordUnavailable, match="did not become ready"):
+            await session.wait_ready(0.2)
+        assert not session.connected and session.session_id is None
+    with pytest.raises(DiscordUnavailable, match="closed"):
+        await session.wait_ready(0.2)

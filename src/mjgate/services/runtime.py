@@ -13,6 +13,8 @@ from mjgate.domain.channels import Channel
 from mjgate.domain.pricing import PriceList
 from mjgate.domain.prompts import BannedWords
 from mjgate.providers.base import Provider
+from mjgate.providers.discord.config import DiscordConfig
+from mjgate.providers.discord.provider import DiscordProvider
 from mjgate.providers.outbound import OutboundFetcher
 from mjgate.providers.relay import RelayProvider
 from mjgate.providers.relay_config import RelayConfig
@@ -100,4 +102,6 @@ class Runtime:
             return RelayProvider(
                 RelayConfig.from_mapping(channel.config), self.clock, fetcher=self.outbound
             )
+        if channel.kind == "discord":
+            return DiscordProvider(DiscordConfig.from_mapping(channel.config))
         raise ValueError(f"channel {channel.name!r} has unknown kind {channel.kind!r}")

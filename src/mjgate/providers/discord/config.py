@@ -53,6 +53,9 @@ class DiscordConfig:
     compress: bool = True  # zlib-stream on the gateway
     modal_wait: float = 15.0  # seconds the bot has to open a modal after a click
     ready_wait: float = 20.0  # seconds to wait for the gateway's READY before a start
+    # Seconds before the first reconnect of a dropped gateway, doubling up to the most.
+    reconnect_initial: float = 1.0
+    reconnect_max: float = 60.0
     download_max_bytes: int = 200 * 1024 * 1024
     recent_messages: int = 50  # how far back a catch-up after a gap reads
 

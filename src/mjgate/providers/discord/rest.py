@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -122,6 +123,18 @@ class DiscordRest:
         if not isinstance(body, list):
             raise DiscordUnavailable("Discord answered the message list with no JSON list")
         return [message for message in body if isinstance(message, Mapping)]
+
+    async def post_message(self, channel_id: str, payload: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Post a message (reference images: their CDN links go into a prompt); the message."""
+        body = _json(await self._api("POST", f"/channels/{channel_id}/messages", json=payload))
+        if not isinstance(body, Mapping):
+            raise DiscordUnavailable("Discord answered the message post with no JSON object")
+        return body
+
+    async def add_reaction(self, channel_id: str, message_id: str, emoji: str) -> None:
+        """React to a message (✉️ on a result asks the bot for its seed by direct message)."""
+        path = f"/channels/{channel_id}/messages/{message_id}/reactions/{quote(emoji)}/@me"
+        await self._api("PUT", path)
 
     async def upload(self, channel_id: str, filename: str, data: bytes) -> str:
         """Upload a file for an interaction; the ``uploaded_filename`` to reference it by."""

@@ -81,6 +81,7 @@ async def test_revoked_token_closes_live_sockets_and_refuses_rest(sim: Simulator
 async def test_resume_replays_what_was_missed_then_resumed(sim: Simulator) -> None:
     async with raw_discord(sim) as discord:
         seq = discord.gateway.seq
+        assert seq is not None
         session_id = discord.session_id
         sim.hold_dispatches()
         nonce = await discord.imagine("a lighthouse at night")

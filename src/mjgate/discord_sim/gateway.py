@@ -39,20 +39,23 @@ class Connection:
         async with self._lock:
             if self.closed:
                 return
-            text = json.dumps(payload, ensure_ascii=False)
-            if self._compressor is None:
-                await self.websocket.send_text(text)
-                return
-            data = self._compressor.compress(text.encode()) + self._compressor.flush(
-                zlib.Z_SYNC_FLUSH
-            )
-            if self._script.split_frames and len(data) > 8:
-                # Clients must buffer until the 00 00 ff ff suffix; make them prove it.
-                half = len(data) // 2
-                await self.websocket.send_bytes(data[:half])
-                await self.websocket.send_bytes(data[half:])
-            else:
-                await self.websocket.send_bytes(data)
+            try:
+                await self._send(json.dumps(payload, ensure_ascii=False))
+            except (RuntimeError, OSError, WebSocketDisconnect):
+                self.closed = True  # the peer went away; the session keeps the backlog
+
+    async def _send(self, text: str) -> None:
+        if self._compressor is None:
+            await self.websocket.send_text(text)
+            return
+        data = self._compressor.compress(text.encode()) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
+        if self._script.split_frames and len(data) > 8:
+            # Clients must buffer until the 00 00 ff ff suffix; make them prove it.
+            half = len(data) // 2
+            await self.websocket.send_bytes(data[:half])
+            await self.websocket.send_bytes(data[half:])
+        else:
+            await self.websocket.send_bytes(data)
 
     async def close(self, code: int, reason: str = "") -> None:
         async with self._lock:
@@ -221,6 +224,8 @@ class Gateway:
         if account is None:
             await connection.close(4004, "Authentication failed.")
             return None
+        for stale in [k for k, v in self.sessions.items() if not v.resumable()]:
+            del self.sessions[stale]
         session = Session(id=secrets.token_hex(16), token=account.token)
         self.sessions[session.id] = session
         self._attach(connection, session)

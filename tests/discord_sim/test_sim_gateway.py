@@ -20,7 +20,7 @@ def sim() -> Iterator[Simulator]:
 
 async def test_identify_answers_ready_and_heartbeats_are_acked(sim: Simulator) -> None:
     async with raw_gateway(sim) as gateway:
-        assert gateway.received[0]["d"]["heartbeat_interval"] == 100  # 2000 ms x speed 0.05
+        assert gateway.received[0]["d"]["heartbeat_interval"] == 500  # the floor at speed 0.05
         ready = await gateway.identify(sim.account.token)
         assert ready["s"] == 1
         data = ready["d"]

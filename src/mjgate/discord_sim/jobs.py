@@ -105,15 +105,15 @@ class Jobs:
         """One of the account's concurrent job slots; "Job queued" first when none is free."""
         account = reply.account
         condition = self._slots.setdefault(account.token, asyncio.Condition())
+        if self.script.job_queued or account.running >= self.script.max_concurrent:
+            embed = m.error_embed(
+                "Job queued",
+                "Your job is queued and will start as soon as a slot is free.",
+                QUEUED_COLOUR,
+            )
+            self.create(m.message(self.world, reply, "", nonce=reply.nonce, embeds=[embed]))
+            await self.sleep(0.2)
         async with condition:
-            if self.script.job_queued or account.running >= self.script.max_concurrent:
-                embed = m.error_embed(
-                    "Job queued",
-                    "Your job is queued and will start as soon as a slot is free.",
-                    QUEUED_COLOUR,
-                )
-                self.create(m.message(self.world, reply, "", nonce=reply.nonce, embeds=[embed]))
-                await self.sleep(0.2)
             await condition.wait_for(lambda: account.running < self.script.max_concurrent)
             account.running += 1
         try:

@@ -66,7 +66,8 @@ class Simulator:
     ) -> None:
         self.host = host
         self.port = port
-        heartbeat = heartbeat_interval_ms or max(100, int(2000 * speed))
+        # Short for tests, but not so short that a busy loop makes a client miss an ACK.
+        heartbeat = heartbeat_interval_ms or max(500, int(2000 * speed))
         self.script = Script(
             speed=speed,
             heartbeat_interval_ms=heartbeat,
@@ -250,20 +251,27 @@ class Simulator:
         assert isinstance(result, dict)
         return result
 
+    # Read on the loop: the bot changes these while a test reads them.
+
     @property
     def counters(self) -> dict[str, int]:
         """interactions, interactions:typeN, heartbeats, identifies, resumes, connections,
-        uploads, iframe_submits, rate_limited, jobs_started, jobs_finished, dispatch:<EVENT>…"""
-        return dict(self.world.counters)
+        uploads, iframe_submits, rate_limited, jobs_started, jobs_finished, failed_jobs,
+        invalid_sessions, message_fetches, dispatch:<EVENT>…"""
+        result: dict[str, int] = self._call(lambda: dict(self.world.counters))
+        return result
 
     @property
     def interactions(self) -> list[Json]:
         """Every payload POST /interactions received, oldest first."""
-        return list(self.world.interactions)
+        result: list[Json] = self._call(lambda: list(self.world.interactions))
+        return result
 
     def channel_messages(self, channel_id: str | None = None) -> list[Json]:
         """The channel's visible messages, newest first (as REST answers them)."""
-        return self.world.recent_messages(channel_id or self.account.channel_id, 10_000)
+        channel = channel_id or self.account.channel_id
+        result: list[Json] = self._call(self.world.recent_messages, channel, 10_000)
+        return result
 
 
 def main(

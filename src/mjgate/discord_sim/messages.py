@@ -265,3 +265,33 @@ def text_input_modal(modal_id: str, custom_id: str, title: str, input_id: str, v
         ],
         "application": {"id": MIDJOURNEY_APP_ID, "name": "Midjourney Bot", "bot_public": True},
     }
+
+
+def describe_answer(url: str, subject: str) -> tuple[list[str], Json]:
+    """Four made-up prompts for a picture, and the embed that shows them."""
+    subject = " ".join(re.findall(r"[A-Za-z0-9]+", subject)) or "a picture"
+    styles = ["in the style of watercolor", "cinematic lighting", "flat vector art", "35mm photo"]
+    ratios = ["--ar 1:1", "--ar 3:2", "--ar 2:3", "--ar 16:9"]
+    texts = [f"a simulated {subject}, {s} {r}" for s, r in zip(styles, ratios, strict=True)]
+    embed: Json = {
+        "type": "rich",
+        "description": numbered(texts),
+        "image": {"url": url},
+        "color": 0,
+        "footer": {"text": "Simulated describe"},
+    }
+    return texts, embed
+
+
+def shorten_answer(prompt: str) -> tuple[list[str], Json]:
+    """Five shorter prompts (dropping words from the end), and the analysis embed."""
+    words = prompt.split()
+    texts = [" ".join(words[: max(1, len(words) - cut)]) for cut in range(5)]
+    tokens = ", ".join(f"{w} (0.{9 - n % 9})" for n, w in enumerate(words[:6]))
+    embed: Json = {
+        "type": "rich",
+        "description": f"**IMPORTANT TOKENS**\n{tokens}\n\n**SHORTENED OPTIONS**\n\n"
+        + numbered(texts),
+        "color": 0,
+    }
+    return texts, embed

@@ -337,3 +337,49 @@ async def test_imagine_timing_at_speed_005(sim: Simulator) -> None:
         started = time.monotonic()
         await asyncio.gather(*(finished(discord, f"timed {n}") for n in range(1)))
         print(f"one imagine at speed 0.05: {time.monotonic() - started:.3f} s")
+
+
+async def test_buttons_after_an_upscale_start_their_jobs_side_by_side(sim: Simulator) -> None:
+    async with raw_discord(sim) as discord:
+        grid = await finished(discord, "a bridge")
+        await discord.click(grid, button(grid, "U4"))
+        upscale = (await discord.gateway.dispatch("MESSAGE_CREATE"))["d"]
+        expected = {
+            "Zoom Out 2x": "Zoom Out by",
+            "⬅️": "Pan Left by",
+            "Vary (Subtle)": "Variations (Subtle) by",
+            "Vary (Strong)": "Variations (Strong) by",
+        }
+        for label in expected:
+            answer, _ = await discord.click(upscale, button(upscale, label))
+            assert answer.status_code == 204
+        seen: set[str] = set()
+        while len(seen) < len(expected):
+            final = await discord.gateway.dispatch(
+                "MESSAGE_CREATE", lambda d: bool(d["components"])
+            )
+            words = next(w for w in expected.values() if w in final["d"]["content"])
+            assert final["d"]["message_reference"]["message_id"] == upscale["id"]
+            seen.add(words)
+        zoomed = [m for m in sim.channel_messages() if "Zoom Out by" in m["content"]]
+        assert "--zoom 2" in zoomed[0]["content"]
+    counters = sim.counters
+    assert counters["jobs_finished"] == 5 and counters["dispatch:MESSAGE_CREATE"] >= 7
+
+
+async def test_niji_commands_are_answered_by_the_niji_bot(sim: Simulator) -> None:
+    async with raw_discord(sim) as discord:
+        niji = (await discord.commands("1022952195194359889"))["imagine"]
+        payload = discord.base(2, discord.nonce())
+        payload["application_id"] = niji["application_id"]
+        payload["data"] = {
+            "id": niji["id"],
+            "version": niji["version"],
+            "name": "imagine",
+            "type": 1,
+            "options": [{"type": 3, "name": "prompt", "value": "an anime cat --niji 6"}],
+        }
+        assert (await discord.http.post("/interactions", json=payload)).status_code == 204
+        final = (await discord.final_message(payload["nonce"]))[-1]["d"]
+        assert final["author"]["id"] == "1022952195194359889"
+        assert final["content"].startswith("**an anime cat --niji 6** - ")

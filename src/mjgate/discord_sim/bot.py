@@ -1,5 +1,6 @@
-"""The Midjourney bot's answers to interactions: which command or button or modal submit
-starts which job, opens which modal, or switches which setting."""
+"""The Midjourney bot's answers to interactions: the reply every accepted interaction gets
+(INTERACTION_SUCCESS, or the CAPTCHA iframe), the slash commands (imagine, blend, describe,
+shorten, show, the mode switches, info, settings); clicks and modal submits go to buttons.py."""
 
 from __future__ import annotations
 

@@ -218,6 +218,28 @@ def worker(
             exporter.shutdown()
 
 
+@app.command("discord-sim")
+def discord_sim(
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 picks a free one.")] = 0,
+    token: Annotated[
+        str, typer.Option(help="The user token the simulated Discord accepts.")
+    ] = "sim-token",
+    speed: Annotated[
+        float,
+        typer.Option(min=0.001, help="Time scale of the bot's jobs (0.1: ten times faster)."),
+    ] = 1.0,
+) -> None:
+    """Simulate Discord and the Midjourney bot offline, for trying a discord channel.
+
+    Prints one line `channel add options: ...`: give those options (and --token-env VAR with
+    VAR=TOKEN) to `mjgate channel add NAME --kind discord`.
+    """
+    from mjgate.discord_sim.server import main  # a tool: not loaded by any other command
+
+    main(host=host, port=port, token=token, speed=speed)
+
+
 async def _work(settings: Settings) -> None:
     """Run the loops until SIGTERM or SIGINT; then stop claiming, finish or hand back."""
     rt = Runtime.from_settings(settings)

@@ -10,6 +10,7 @@ import inspect
 import json
 import secrets
 import uuid
+from datetime import UTC, datetime
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
@@ -113,6 +114,8 @@ class Routes:
         account = self._account(request)
         channel_id = request.path_params["channel_id"]
         self._channel(account, channel_id)
+        if request.method == "POST":
+            return await self._post_message(request, account, channel_id)
         try:
             limit = min(100, max(1, int(request.query_params.get("limit", "50"))))
         except ValueError:
@@ -124,6 +127,58 @@ class Routes:
             found = [m for m in found if int(m["id"]) > int(request.query_params["after"])]
         self.world.counters["message_fetches"] += 1
         return JSONResponse(found[:limit])
+
+    async def _post_message(self, request: Request, account: Account, channel_id: str) -> Response:
+        """The account posts a message; its uploaded files go on the CDN (clients put those
+        links in a prompt, as reference images)."""
+        body = await _json(request)
+        attachments = []
+        for entry in body.get("attachments") or []:
+            uploaded = str(entry.get("uploaded_filename", ""))
+            data = self.world.uploads.get(uploaded)
+            if data is None:
+                raise DiscordRefusal(400, {"message": "Unknown upload", "code": 50035})
+            filename = str(entry.get("filename") or "image.png").replace("/", "_")
+            ctype = "image/png" if data.startswith(b"\x89PNG") else "application/octet-stream"
+            attachments.append(
+                self.world.store_file("attachments", channel_id, filename, data, ctype)
+            )
+        content = str(body.get("content") or "")
+        if not content and not attachments:
+            raise DiscordRefusal(400, {"message": "Cannot send an empty message", "code": 50006})
+        message: Json = {
+            "id": self.world.ids.next(),
+            "type": 0,
+            "channel_id": channel_id,
+            "guild_id": account.guild_id,
+            "content": content,
+            "author": {"id": account.user_id, "username": account.username, "bot": False},
+            "attachments": attachments,
+            "embeds": [],
+            "components": [],
+            "flags": 0,
+            "timestamp": datetime.now(UTC).isoformat(),
+            "edited_timestamp": None,
+        }
+        if body.get("nonce"):
+            message["nonce"] = str(body["nonce"])
+        self.world.store_message(message)
+        self.world.counters["messages_posted"] += 1
+        self.gateway.dispatch(account.token, "MESSAGE_CREATE", message)
+        return JSONResponse(message)
+
+    async def reaction(self, request: Request) -> Response:
+        """✉️ on a job's result: the bot sends the job's seed by direct message."""
+        account = self._account(request)
+        channel_id = request.path_params["channel_id"]
+        self._channel(account, channel_id)
+        message_id = request.path_params["message_id"]
+        if message_id not in self.world.messages.get(channel_id, {}):
+            raise DiscordRefusal(404, {"message": "Unknown Message", "code": 10008})
+        self.world.counters["reactions"] += 1
+        if request.path_params["emoji"] == "✉️":
+            self.bot.send_seed(account, message_id)
+        return Response(status_code=204)
 
     async def cdn(self, request: Request) -> Response:
         stored = self.world.files.get(request.path_params["path"])
@@ -203,7 +258,14 @@ def build_app(routes: Routes) -> Starlette:
             Route(
                 f"{api}/channels/{{channel_id}}/attachments", routes.attachments, methods=["POST"]
             ),
-            Route(f"{api}/channels/{{channel_id}}/messages", routes.messages),
+            Route(
+                f"{api}/channels/{{channel_id}}/messages", routes.messages, methods=["GET", "POST"]
+            ),
+            Route(
+                f"{api}/channels/{{channel_id}}/messages/{{message_id}}/reactions/{{emoji}}/@me",
+                routes.reaction,
+                methods=["PUT"],
+            ),
             Route("/upload/{path:path}", routes.upload, methods=["PUT"]),
             Route("/cdn/{path:path}", routes.cdn, methods=["GET", "HEAD"]),
             Route("/iframe/inpaint/api/submit-job", routes.iframe_submit, methods=["POST"]),

@@ -16,7 +16,7 @@ from mjgate.discord_sim.gateway import Gateway
 from mjgate.discord_sim.interactions import Interaction
 from mjgate.discord_sim.jobs import Jobs, JobSpec
 from mjgate.discord_sim.scripts import Script
-from mjgate.discord_sim.state import MIDJOURNEY_APP_ID, Account, Json, World
+from mjgate.discord_sim.state import MIDJOURNEY_APP_ID, Account, Job, Json, World
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +170,19 @@ class Bot:
         )
         self.jobs.create(shown)
         # The seed comes by direct message, as after the ✉️ reaction on Discord.
+        self._seed_message(reply, job)
+
+    def send_seed(self, account: Account, message_id: str) -> None:
+        """The ✉️ reaction on a result: its job's seed by direct message (nothing for
+        a message that is no job's result, as on Discord)."""
+        job_hash = self.world.message_jobs.get(message_id)
+        job = self.world.jobs.get(job_hash or "")
+        if job is None:
+            return
+        reply = m.Reply(account, self.world.ids.next(), None, 3)
+        self._seed_message(reply, job)
+
+    def _seed_message(self, reply: m.Reply, job: Job) -> None:
         seed = m.message(
             self.world,
             reply,

@@ -47,6 +47,9 @@ class Runtime:
     random: secrets.SystemRandom = field(default_factory=secrets.SystemRandom)
     # Called after a change that may let queued work start (submit, a task finishing).
     wake: Callable[[], None] = lambda: None
+    # Called when an executor hears news of a running task (a Discord message): the poller
+    # asks it at once instead of at its next tick.
+    poll_soon: Callable[[], None] = lambda: None
     # Called after a transaction that queued a webhook delivery (the delivery loop wakes).
     wake_webhooks: Callable[[], None] = lambda: None
     # Encoded views of final tasks, for the polled lists (services.queries).
@@ -103,5 +106,7 @@ class Runtime:
                 RelayConfig.from_mapping(channel.config), self.clock, fetcher=self.outbound
             )
         if channel.kind == "discord":
-            return DiscordProvider(DiscordConfig.from_mapping(channel.config))
+            return DiscordProvider(
+                DiscordConfig.from_mapping(channel.config), on_news=lambda: self.poll_soon()
+            )
         raise ValueError(f"channel {channel.name!r} has unknown kind {channel.kind!r}")

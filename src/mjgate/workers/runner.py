@@ -44,6 +44,8 @@ class Worker:
         self._dispatch_interval = dispatch_interval
         self._sweep_interval = sweep_interval
         self._wake = asyncio.Event()
+        # Set when an executor hears news of a task (a Discord message): poll at once.
+        self._poll_now = asyncio.Event()
         self._stopping = asyncio.Event()
         self._starts: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
@@ -54,8 +56,12 @@ class Worker:
     def wake(self) -> None:
         self._wake.set()
 
+    def poll_soon(self) -> None:
+        self._poll_now.set()
+
     def start(self) -> None:
         self.rt.wake = self.wake
+        self.rt.poll_soon = self.poll_soon
         self.listener = self.rt.db.listen_for_work(self.wake)
         if self.listener is not None:
             self.listener.start()
@@ -63,7 +69,9 @@ class Worker:
         log.info("worker %s started (wake-ups: %s)", self.worker_id, heard)
         self._loops = [
             asyncio.create_task(self._dispatch_loop(), name="mjgate-dispatch"),
-            asyncio.create_task(self._every(self._poll_interval, self._poll), name="mjgate-poll"),
+            asyncio.create_task(
+                self._every(self._poll_interval, self._poll, self._poll_now), name="mjgate-poll"
+            ),
             asyncio.create_task(
                 self._every(self._sweep_interval, self._sweep), name="mjgate-sweep"
             ),
@@ -152,11 +160,25 @@ class Worker:
     async def _sweep(self) -> None:
         await engine.sweep_overdue(self.rt)
 
-    async def _every(self, interval: float, step: Callable[[], Awaitable[None]]) -> None:
+    async def _every(
+        self,
+        interval: float,
+        step: Callable[[], Awaitable[None]],
+        sooner: asyncio.Event | None = None,
+    ) -> None:
+        """Run ``step`` every ``interval`` seconds, or as soon as ``sooner`` is set."""
         while not self._stopping.is_set():
+            if sooner is not None:
+                sooner.clear()
             try:
                 await step()
             except Exception:
                 log.exception("worker step failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), interval)
+            waits = [asyncio.ensure_future(self._stopping.wait())]
+            if sooner is not None:
+                waits.append(asyncio.ensure_future(sooner.wait()))
+            try:
+                await asyncio.wait(waits, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiting in waits:
+                    waiting.cancel()

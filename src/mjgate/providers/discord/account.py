@@ -49,8 +49,12 @@ class AccountSession:
         *,
         rng: random.Random | None = None,
         gateway_options: Mapping[str, Any] | None = None,
+        on_news: Callable[[], None] = lambda: None,
     ) -> None:
         self.config = config
+        # Told when a dispatch moved one of our tasks: the engine polls at once, so the
+        # bot's final message reaches the client in milliseconds, not at the next tick.
+        self._on_news = on_news
         self._rng = rng or random.Random()
         self.rest = DiscordRest(
             api_url=config.api_url,
@@ -249,3 +253,4 @@ class AccountSession:
         signal = self._signals.get(task_id)
         if signal is not None:
             signal.set()
+        self._on_news()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from mjgate.domain.tasks import BotType, TaskStatus
@@ -79,9 +79,12 @@ class DiscordProvider:
         *,
         rng: random.Random | None = None,
         gateway_options: Mapping[str, Any] | None = None,
+        on_news: Callable[[], None] = lambda: None,
     ) -> None:
         self.config = config
-        self.account = AccountSession(config, rng=rng, gateway_options=gateway_options)
+        self.account = AccountSession(
+            config, rng=rng, gateway_options=gateway_options, on_news=on_news
+        )
         # The tracker version each task was last reported at: poll answers changes only.
         self._reported: dict[str, int] = {}
 

@@ -199,11 +199,13 @@ class AccountSession:
         self.tracker.forget(task_id)
         self._signals.pop(task_id, None)
 
-    async def catch_up(self) -> None:
+    async def catch_up(self, *, adopted: bool = False) -> None:
         """Read the channel's recent messages through the tracker (after a gap, or to find
-        the jobs of tasks another process started)."""
+        the jobs of tasks another process started: ``adopted``, never skipped, since an
+        earlier read could not match a task the tracker did not know then)."""
         async with self._catch_up_lock:
-            if time.monotonic() - self._last_catch_up < CATCH_UP_EVERY_SECONDS:
+            recent = time.monotonic() - self._last_catch_up < CATCH_UP_EVERY_SECONDS
+            if recent and not adopted:
                 return
             messages = await self.rest.recent_messages(
                 self.config.channel_id, self.config.recent_messages

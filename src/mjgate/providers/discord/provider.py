@@ -294,7 +294,10 @@ class DiscordProvider:
                 index=plan.index,
             )
         log.info("task %s: adopted from its Discord reference; catching up", job.task_id)
-        await self.account.catch_up()
+        # Live first, then history: a message posted before READY is in the history, one
+        # posted after it arrives live; nothing falls between the two.
+        await self.account.session_id()
+        await self.account.catch_up(adopted=True)
         return self.account.tracker.state(job.task_id)
 
     async def _update_from(self, state: JobState) -> ProviderUpdate | None:

@@ -44,3 +44,11 @@ def test_docs_link_only_inside_the_repository() -> None:
             resolved = (doc.parent / target).resolve()
             assert resolved.is_relative_to(ROOT), (doc.name, target)
             assert resolved.exists(), (doc.name, target)
+
+
+def test_every_module_the_discord_page_names_exists() -> None:
+    text = (ROOT / "docs" / "discord.md").read_text()
+    named = named_modules(text)
+    assert len(named) >= 10, named
+    discord = PACKAGE / "providers" / "discord"
+    assert sorted(path for path in named if not (discord / path).is_file()) == []

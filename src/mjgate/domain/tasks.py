@@ -42,7 +42,15 @@ _TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
         }
     ),
     TaskStatus.SUBMITTED: frozenset(
-        {TaskStatus.IN_PROGRESS, TaskStatus.SUCCESS, TaskStatus.FAILURE, TaskStatus.CANCEL}
+        {
+            # Back to the queue: its executor refused it before anything existed there,
+            # and it waits for another channel (services/reroute.py).
+            TaskStatus.NOT_START,
+            TaskStatus.IN_PROGRESS,
+            TaskStatus.SUCCESS,
+            TaskStatus.FAILURE,
+            TaskStatus.CANCEL,
+        }
     ),
     TaskStatus.IN_PROGRESS: frozenset({TaskStatus.SUCCESS, TaskStatus.FAILURE, TaskStatus.CANCEL}),
 }
@@ -195,3 +203,83 @@ class TaskVersion(NamedTuple):
     status: TaskStatus
     updated_at: int
     refunded: bool
+
+
+# --- transitions: the only code that changes a task's status ---------------------------------
+
+
+class TransitionNotAllowed(Exception):
+    """A status change the table does not allow: a bug of ours, never a client's doing."""
+
+
+def move(task: Task, status: TaskStatus) -> None:
+    """Change the task's status, as the table of transitions allows."""
+    if not can_transition(TaskStatus(task.status), status):
+        raise TransitionNotAllowed(f"task {task.id}: {task.status} may not become {status}")
+    task.status = status
+
+
+def _require(task: Task, status: TaskStatus) -> None:
+    if task.status != status:
+        raise TransitionNotAllowed(f"task {task.id}: {task.status}, not {status}")
+
+
+def start(task: Task, worker_id: str, now: int, lease_until: int, deadline_at: int) -> None:
+    """A queued task taken by a worker (or by the submit path) for its executor."""
+    move(task, TaskStatus.SUBMITTED)
+    task.start_time = now
+    task.worker_id = worker_id
+    task.lease_until = lease_until
+    task.deadline_at = deadline_at
+    task.start_count += 1  # the one start this leads to
+    task.updated_at = now
+
+
+def requeue(task: Task, channel_id: int, queue_seq: int, deadline_at: int, now: int) -> None:
+    """A started task whose executor refused it (nothing exists there) waits again, on
+    another channel; the refused start is not counted."""
+    _require(task, TaskStatus.SUBMITTED)
+    move(task, TaskStatus.NOT_START)
+    task.channel_id = channel_id
+    task.queue_seq = queue_seq
+    task.start_time = None
+    task.worker_id = None
+    task.lease_until = None
+    task.deadline_at = deadline_at
+    task.start_count -= 1
+    task.updated_at = now
+
+
+def leave_modal(task: Task, queue_seq: int, deadline_at: int, now: int) -> None:
+    """The client gave what the modal asked for: the task joins its channel's queue."""
+    _require(task, TaskStatus.MODAL)
+    move(task, TaskStatus.NOT_START)
+    task.queue_seq = queue_seq
+    task.deadline_at = deadline_at
+    task.updated_at = now
+
+
+def finish(
+    task: Task,
+    status: TaskStatus,
+    fail_reason: str | None,
+    now: int,
+    *,
+    finished_at: int | None = None,
+) -> None:
+    """The bookkeeping of every way a task ends. ``finished_at`` is the executor's own
+    finish time, kept only where it is no earlier than the start and no later than now."""
+    if not status.is_final:
+        raise TransitionNotAllowed(f"task {task.id}: {status} is not a final status")
+    move(task, status)
+    task.progress = 100
+    if task.start_time is None and status != TaskStatus.CANCEL:
+        task.start_time = now
+    floor = task.start_time if task.start_time is not None else task.submit_time
+    task.finish_time = now if finished_at is None else min(max(finished_at, floor), now)
+    task.deadline_at = None
+    task.worker_id = None
+    task.lease_until = None
+    if status != TaskStatus.SUCCESS:
+        task.fail_reason = fail_reason or task.fail_reason or status.value.lower()
+    task.updated_at = now

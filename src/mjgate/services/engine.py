@@ -12,18 +12,17 @@ from typing import cast
 
 from mjgate.db.repos import UnitOfWork
 from mjgate.domain.channels import DAY_MS, Channel, next_utc_midnight, rest_for_the_day
-from mjgate.domain.tasks import RUNNING_STATUSES, Task, TaskStatus
+from mjgate.domain.tasks import RUNNING_STATUSES, Task, TaskStatus, start
 from mjgate.errors import ExecutorOutOfService, ProviderRejected, ProviderRetryable, StartRefused
 from mjgate.providers.base import BatchPolling, ProviderUpdate
 from mjgate.services import metrics
-from mjgate.services.billing import refund_task
 from mjgate.services.channel_health import channel_out_of_service
+from mjgate.services.finish import after_end, end_task
 from mjgate.services.jobs import job_for, stop_on_executor
 from mjgate.services.relay_status import poll_in_batches
 from mjgate.services.reroute import refused_at_start
 from mjgate.services.runtime import Runtime
-from mjgate.services.updates import apply_update, finish_task
-from mjgate.services.webhooks import enqueue_webhook
+from mjgate.services.updates import apply_update
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +66,8 @@ async def claim_tasks(rt: Runtime, worker_id: str) -> list[Claimed]:
                 # midnight (what still waits on it starts then, or times out).
                 rest_for_the_day(locked, now)
             for task in waiting:
-                task.status = TaskStatus.SUBMITTED
-                task.start_time = now
-                task.worker_id = worker_id
-                task.lease_until = now + lease_ms(rt)
-                task.deadline_at = now + locked.timeout_seconds * 1000
-                task.start_count += 1  # the one start this claim leads to
-                task.updated_at = now
+                deadline = now + locked.timeout_seconds * 1000
+                start(task, worker_id, now, now + lease_ms(rt), deadline)
                 claimed.append(Claimed(task, locked))
     for each in claimed:
         metrics.observe_start(each.task)
@@ -215,15 +209,9 @@ async def sweep_overdue(rt: Runtime) -> int:
             if task.status in RUNNING_STATUSES:
                 was_running.append(task)
             reason = overdue_reason(task, rt, channels.get(task.channel_id))
-            finish_task(task, TaskStatus.FAILURE, reason, now)
-            await refund_task(uow, task, reason, now)
-            await enqueue_webhook(uow, rt, task, now)
-        if overdue:
-            await uow.announce_work()
-    if overdue:
-        rt.wake()
-    for task in was_running:
-        metrics.observe_finish(task)
+            await end_task(uow, rt, task, TaskStatus.FAILURE, reason, now)
+    for task in overdue:
+        after_end(rt, task, was_running=task in was_running)
     for task in was_running:  # a provider that stopped answering must not keep working on it
         channel = channels.get(task.channel_id)
         if channel is not None:

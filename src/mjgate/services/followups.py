@@ -13,7 +13,7 @@ from typing import Any
 from mjgate.domain.buttons import ButtonCommand, ButtonKind, parse_custom_id
 from mjgate.domain.channels import decide_queue
 from mjgate.domain.prompts import require_custom_zoom
-from mjgate.domain.tasks import ACTIVE_STATUSES, Task, TaskStatus
+from mjgate.domain.tasks import ACTIVE_STATUSES, Task, TaskStatus, leave_modal
 from mjgate.errors import (
     ActionIsRequired,
     ActionNotAllowed,
@@ -174,11 +174,9 @@ async def submit_modal(
         locked.prompt = text
         locked.prompt_en = text
         locked.properties = {**locked.properties, "finalPrompt": text}
-        locked.status = TaskStatus.NOT_START
-        locked.queue_seq = await uow.next_queue_seq(channel.id)
+        deadline = now + int(rt.settings.queue_timeout * 1000)
+        leave_modal(locked, await uow.next_queue_seq(channel.id), deadline, now)
         await uow.announce_work()
-        locked.deadline_at = now + int(rt.settings.queue_timeout * 1000)
-        locked.updated_at = now
         await enqueue_webhook(uow, rt, locked, now)
     rt.wake()
     return submit_answer(locked, decision.code, decision.ahead)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from mjgate.domain.channels import Channel, decide_queue
-from mjgate.domain.tasks import ACTIVE_STATUSES, Task, TaskStatus
+from mjgate.domain.tasks import ACTIVE_STATUSES, Task, TaskStatus, requeue
 from mjgate.errors import Refusal, StartRefused
 from mjgate.providers.base import ProviderUpdate
 from mjgate.services.channel_health import channel_failed, channel_out_of_service
@@ -67,18 +67,11 @@ async def reroute(rt: Runtime, worker_id: str, task: Task, refusing: Channel) ->
                 continue
             now = rt.clock()
             before = view_now(rt, row, now)
-            row.channel_id = locked.id
             row.properties = {**row.properties, "channelId": locked.name}
             row.params = {**row.params, REFUSED_BY: sorted(i for i in refused if i is not None)}
-            row.status = TaskStatus.NOT_START
-            row.start_time = None
-            row.worker_id = None
-            row.lease_until = None
             # The queue deadline still counts from the submit: the client has waited since.
-            row.deadline_at = row.submit_time + int(rt.settings.queue_timeout * 1000)
-            row.queue_seq = await uow.next_queue_seq(locked.id)
-            row.start_count -= 1  # the refused start created nothing anywhere
-            row.updated_at = now
+            deadline = row.submit_time + int(rt.settings.queue_timeout * 1000)
+            requeue(row, locked.id, await uow.next_queue_seq(locked.id), deadline, now)
             await enqueue_webhook(uow, rt, row, now, before=before)
             await uow.announce_work()
         rt.wake()

@@ -15,7 +15,15 @@ from urllib.parse import urlsplit
 from mjgate.domain.channels import AccountFilter, Channel, decide_queue
 from mjgate.domain.images import ImageData, is_http_url
 from mjgate.domain.prompts import parse_mode, resolve_mode
-from mjgate.domain.tasks import ACTIVE_STATUSES, BotType, Mode, Task, TaskAction, TaskStatus
+from mjgate.domain.tasks import (
+    ACTIVE_STATUSES,
+    BotType,
+    Mode,
+    Task,
+    TaskAction,
+    TaskStatus,
+    start,
+)
 from mjgate.domain.tasks import new_task_id as make_task_id
 from mjgate.errors import (
     BannedPrompt,
@@ -346,12 +354,9 @@ async def _insert_on_channel(
             if start_now and code == 1:
                 # Reserved for the submit path, which hands it over itself (handover.py);
                 # the lease keeps pollers away until the upstream has answered.
-                task.status = TaskStatus.SUBMITTED
-                task.start_time = now
-                task.worker_id = SUBMIT_HOLDER
-                task.start_count += 1  # the one start: the submit path hands it over
-                task.lease_until = now + SUBMIT_LEASE_MS
-                task.deadline_at = now + locked.timeout_seconds * 1000
+                # The one start: the submit path hands it over.
+                deadline = now + locked.timeout_seconds * 1000
+                start(task, SUBMIT_HOLDER, now, now + SUBMIT_LEASE_MS, deadline)
             else:
                 await uow.announce_work()
         # Two submits in the same millisecond may draw the same id: draw again.

@@ -1,4 +1,5 @@
-"""``apply_update``: the one place that changes a running task's state (DESIGN §Engine)."""
+"""``apply_update``: what an executor reports becomes the task's state (DESIGN §Engine); a
+final report ends the task through ``services.finish``, like every other end."""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ from mjgate.domain.tasks import (
     TaskAction,
     TaskStatus,
     can_transition,
+    move,
     next_progress,
 )
 from mjgate.providers.base import ProviderUpdate, ResultFile
-from mjgate.services import metrics
-from mjgate.services.billing import refund_task
+from mjgate.services.finish import after_end, end_task
 from mjgate.services.runtime import Runtime
 from mjgate.services.webhooks import enqueue_webhook, view_now
 from mjgate.storage import Storage
@@ -46,15 +47,22 @@ async def apply_update(
             return None
         before = view_now(rt, task, now)
         _apply(task, update, new_status, stored, now)
-        if new_status in (TaskStatus.FAILURE, TaskStatus.CANCEL):
-            await refund_task(uow, task, task.fail_reason or "failed", now)
-        # Polls repeat what the task shows already: only a visible change is pushed.
-        await enqueue_webhook(uow, rt, task, now, before=before)
         if new_status in FINAL_STATUSES:
-            await uow.announce_work()  # a slot is free
+            await end_task(
+                uow,
+                rt,
+                task,
+                new_status,
+                update.fail_reason,
+                now,
+                finished_at=update.finish_time,
+                before=before,
+            )
+        else:
+            # Polls repeat what the task shows already: only a visible change is pushed.
+            await enqueue_webhook(uow, rt, task, now, before=before)
     if new_status in FINAL_STATUSES:
-        rt.wake()
-        metrics.observe_finish(task)
+        after_end(rt, task, was_running=True)
     return task
 
 
@@ -99,34 +107,9 @@ def _apply(
         task.result = result
     if update.buttons is not None:
         task.buttons = [button.to_wire() for button in update.buttons]
-    task.status = status
     task.updated_at = now
-    if status in FINAL_STATUSES:
-        finish_task(task, status, update.fail_reason, now, finished_at=update.finish_time)
-
-
-def finish_task(
-    task: Task,
-    status: TaskStatus,
-    fail_reason: str | None,
-    now: int,
-    *,
-    finished_at: int | None = None,
-) -> None:
-    """Bookkeeping common to every way a task ends. ``finished_at`` is the executor's own
-    finish time, kept only where it is no earlier than the start and no later than now."""
-    task.status = status
-    task.progress = 100
-    if task.start_time is None and status != TaskStatus.CANCEL:
-        task.start_time = now
-    floor = task.start_time if task.start_time is not None else task.submit_time
-    task.finish_time = now if finished_at is None else min(max(finished_at, floor), now)
-    task.deadline_at = None
-    task.worker_id = None
-    task.lease_until = None
-    if status != TaskStatus.SUCCESS:
-        task.fail_reason = fail_reason or task.fail_reason or status.value.lower()
-    task.updated_at = now
+    if status != task.status and not status.is_final:
+        move(task, status)  # a final status is set by end_task, with all it brings
 
 
 def _store_files(storage: Storage, task_id: str, update: ProviderUpdate) -> dict[str, object]:

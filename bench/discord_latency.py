@@ -23,12 +23,14 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -111,6 +113,39 @@ def mjgate_serve(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[by
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def profiled(pid: int, out: Path | None) -> Iterator[None]:
+    """Sample ``pid`` with py-spy (collapsed stacks into ``out``) while the block runs."""
+    if out is None:
+        yield
+        return
+    spy = subprocess.Popen(
+        [
+            *(str(BIN / "py-spy"), "record", "--pid", str(pid), "--format", "raw"),
+            *("--nonblocking", "--output", str(out), "--duration", "120"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)  # py-spy writes what it has on SIGINT
+        spy.wait(timeout=30)
+
+
+def own_functions(collapsed: str, top: int = 15) -> str:
+    seen: Counter[str] = Counter()
+    total = 0
+    for row in collapsed.splitlines():
+        stack, _, count = row.rpartition(" ")
+        total += int(count)
+        for frame in set(stack.split(";")):
+            if "mjgate/" in frame:
+                seen[frame] += int(count)
+    return "\n".join(f"  {100 * n / max(1, total):5.1f}%  {f}" for f, n in seen.most_common(top))
 
 
 # --- the hook receiver (on this process's loop) ---------------------------------------------
@@ -297,6 +332,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10, help="rounds of 6 imagines")
     parser.add_argument("--job-seconds", type=float, default=1.0, help="simulated job duration")
     parser.add_argument("--postgres", help="a PostgreSQL server URL (its /postgres database)")
+    parser.add_argument("--profile", type=Path, help="py-spy mjgate while measured, stacks to FILE")
     args = parser.parse_args()
     simulator = Simulator(SIM_TOKENS[0], job_duration=args.job_seconds, max_concurrent=PER_ACCOUNT)
     with (
@@ -315,7 +351,7 @@ def main() -> None:
             "MJGATE_ADMIN_INITIAL_QUOTA": str(10**15),
             "MJGATE_WEBHOOK_ALLOW_PRIVATE": "true",
         }
-        with mjgate_serve(env, port):
+        with mjgate_serve(env, port) as server, profiled(server.pid, args.profile):
             started = time.monotonic()
             samples, bare = asyncio.run(measure(f"http://127.0.0.1:{port}", simulator, args.rounds))
             took = time.monotonic() - started
@@ -326,6 +362,9 @@ def main() -> None:
             f"{args.job_seconds:.2f} s; no click pacing; load average {os.getloadavg()[0]:.1f}"
         )
         report(samples, bare, simulator)
+    if args.profile is not None:
+        print(f"mjgate's own functions most often on the stack ({args.profile}):")
+        print(own_functions(args.profile.read_text()))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import binascii
 import inspect
 import json
 import secrets
+import time
 import uuid
 from datetime import UTC, datetime
 from email.parser import BytesParser
@@ -68,6 +69,7 @@ class Routes:
         account = self._account(request)
         payload = await _interaction_payload(request)
         self.world.interactions.append(payload)
+        self.world.interaction_times.append((time.monotonic(), payload))
         self.world.counters["interactions"] += 1
         self.world.counters[f"interactions:type{payload.get('type')}"] += 1
         if self.script.rate_limits:

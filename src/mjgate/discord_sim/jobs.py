@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -173,6 +174,7 @@ class Jobs:
                 metadata=not self.script.strip_metadata,
             )
             self.create(final)
+            self.world.final_times[job.hash] = time.monotonic()
         self._keep(job, final)
         self.world.counters["jobs_finished"] += 1
         return job

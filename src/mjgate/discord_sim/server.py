@@ -267,6 +267,25 @@ class Simulator:
         result: list[Json] = self._call(lambda: list(self.world.interactions))
         return result
 
+    @property
+    def timed_interactions(self) -> list[tuple[float, Json]]:
+        """As ``interactions``, each with the ``time.monotonic()`` of its receipt."""
+        result: list[tuple[float, Json]] = self._call(lambda: list(self.world.interaction_times))
+        return result
+
+    @property
+    def final_dispatches(self) -> dict[str, float]:
+        """By the prompt as the account sent it: the ``time.monotonic()`` at which the bot
+        dispatched the job's final message (the last job of that prompt wins)."""
+
+        def read() -> dict[str, float]:
+            jobs = self.world.jobs
+            times = self.world.final_times
+            return {jobs[h].prompt: t for h, t in times.items() if h in jobs}
+
+        result: dict[str, float] = self._call(read)
+        return result
+
     def channel_messages(self, channel_id: str | None = None) -> list[Json]:
         """The channel's visible messages, newest first (as REST answers them)."""
         channel = channel_id or self.account.channel_id

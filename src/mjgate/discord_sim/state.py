@@ -133,6 +133,10 @@ class World:
         self.files: dict[str, StoredFile] = {}  # CDN path (no leading slash) -> file
         self.counters: Counter[str] = Counter()
         self.interactions: list[Json] = []  # payloads POST /interactions accepted or refused
+        # The same, with time.monotonic() at receipt; and, by job hash, when the bot's final
+        # message was dispatched (benchmarks time mjgate between the two ends).
+        self.interaction_times: list[tuple[float, Json]] = []
+        self.final_times: dict[str, float] = {}
 
     def add_account(
         self, token: str, guild_id: str | None = None, channel_id: str | None = None

@@ -6,6 +6,7 @@ process may die between two steps and another takes over when the lease runs out
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import cast
@@ -27,6 +28,7 @@ from mjgate.services.updates import apply_update
 log = logging.getLogger(__name__)
 
 POLL_BATCH = 100
+POLL_CONCURRENCY = 8  # tasks polled at once by one worker
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ async def poll_running(rt: Runtime, worker_id: str) -> int:
     while True:
         batch = await _take_batch(rt, worker_id, after)
         batched: dict[int, list[Task]] = {}
+        singles: list[tuple[Channel, Task]] = []
         for task in batch:
             channel = channels.get(task.channel_id)
             if channel is None:
@@ -136,7 +139,8 @@ async def poll_running(rt: Runtime, worker_id: str) -> int:
             if rt.provider_for(channel).capabilities.polls_in_batches:
                 batched.setdefault(task.channel_id or 0, []).append(task)
             else:
-                await _poll_one(rt, worker_id, channel, task)
+                singles.append((channel, task))
+        await _poll_each(rt, worker_id, singles)
         for channel_id, group in batched.items():  # executors that answer for many at once
             provider = cast(BatchPolling, rt.provider_for(channels[channel_id]))
             await poll_in_batches(rt, worker_id, channels[channel_id], provider, group)
@@ -144,6 +148,18 @@ async def poll_running(rt: Runtime, worker_id: str) -> int:
         if len(batch) < POLL_BATCH:
             return polled
         after = batch[-1].id
+
+
+async def _poll_each(rt: Runtime, worker_id: str, singles: list[tuple[Channel, Task]]) -> None:
+    """A few at a time: a finished task's poll downloads and stores its files, and tasks
+    that finish together must not wait for each other's (bench/discord_latency.py)."""
+    room = asyncio.Semaphore(POLL_CONCURRENCY)
+
+    async def one(channel: Channel, task: Task) -> None:
+        async with room:
+            await _poll_one(rt, worker_id, channel, task)
+
+    await asyncio.gather(*(one(channel, task) for channel, task in singles))
 
 
 async def _take_batch(rt: Runtime, worker_id: str, after: str) -> list[Task]:

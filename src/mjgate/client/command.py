@@ -19,6 +19,7 @@ from pathlib import Path
 
 from mjgate.client.errors import ClientError, WaitTimedOut
 from mjgate.client.models import TaskStatus
+from mjgate.client.retry import RetryPolicy
 from mjgate.client.sync_client import Client, Task
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -34,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--token-file", type=Path, help="a file whose first line is the token")
     parser.add_argument("--auth", choices=["bearer", "mj-api-secret"], default="bearer")
     parser.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    parser.add_argument(
+        "--retries", type=int, default=5, help="tries of a request that made nothing (default 5)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     def waiting(sub: argparse.ArgumentParser, default: bool = False) -> None:
@@ -143,7 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mjgate-client: cannot read the token file: {exc.strerror}", file=sys.stderr)
         return 2
     try:
-        with Client(args.base_url, token, auth=args.auth) as mj:
+        retry = RetryPolicy(attempts=max(1, args.retries))
+        with Client(args.base_url, token, auth=args.auth, retry=retry) as mj:
             return _run(mj, args)
     except WaitTimedOut as exc:
         print(f"mjgate-client: {exc}", file=sys.stderr)

@@ -201,3 +201,20 @@ async def test_a_real_full_queue_is_waited_out(served: ServedApp) -> None:
     taker, second, listed = await asyncio.to_thread(scenario)
     assert sleeps == [5.0]
     assert sorted(listed) == sorted([taker, second])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_made_task_keeps_its_id_when_the_read_after_fails(
+    kind: str, scripted: ScriptedServer
+) -> None:
+    scripted.script = {
+        IMAGINE: [ACCEPTED],
+        "/mj/submit/action": [envelope(21, "Waiting for window confirm", TASK_ID)],
+        FETCH: [OOPS],
+    }
+    sleeps: list[float] = []
+    task = await run(kind, scripted.url, lambda mj: mj.imagine("a cat"), sleeps, attempts=2)
+    assert (task.id, task.status, task.answer.code) == (TASK_ID, TaskStatus.NOT_START, 1)
+    modal = await run(kind, scripted.url, lambda mj: mj.action("1", "MJ::CustomZoom::h"), sleeps)
+    assert (modal.id, modal.status) == (TASK_ID, TaskStatus.MODAL)
+    assert scripted.hits[IMAGINE] == 1 and scripted.hits["/mj/submit/action"] == 1

@@ -14,7 +14,7 @@ import httpx
 
 from mjgate.client import calls, downloads
 from mjgate.client.auth import auth_headers
-from mjgate.client.errors import ServerUnreachable, SubmitOutcomeUnknown, WaitTimedOut
+from mjgate.client.errors import ClientError, ServerUnreachable, SubmitOutcomeUnknown, WaitTimedOut
 from mjgate.client.images import ImageSource
 from mjgate.client.models import SubmitAnswer, TaskData, TaskStatus
 from mjgate.client.progress import ProgressBar
@@ -123,8 +123,11 @@ class AsyncClient:
 
     async def _submit(self, call: calls.Call) -> AsyncTask:
         answer = calls.read_submit(call, await self._send(call))
-        task = await self.fetch(answer.task_id)
-        return AsyncTask(**{**_fields(task), "client": self, "answer": answer})
+        try:
+            raw = await self._read(calls.fetch(answer.task_id))
+        except ClientError:  # the task exists: never lose its id over a failed read
+            raw = calls.placeholder(answer)
+        return AsyncTask(**TaskData.fields_from_json(raw), client=self, answer=answer)
 
     async def _read(self, call: calls.Call) -> Any:
         return calls.read_json(await self._send(call))
@@ -306,7 +309,3 @@ class AsyncClient:
 
 def _id(task: str | TaskData) -> str:
     return task.id if isinstance(task, TaskData) else str(task)
-
-
-def _fields(task: TaskData) -> dict[str, Any]:
-    return TaskData.fields_from_json(task.raw)

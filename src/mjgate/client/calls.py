@@ -240,6 +240,17 @@ def read_submit(call: Call, response: httpx.Response) -> SubmitAnswer:
     raise refusal(response)
 
 
+def placeholder(answer: SubmitAnswer) -> dict[str, Any]:
+    """The task as its submit's answer tells it, for when it could not be fetched."""
+    status = "MODAL" if answer.code == 21 else "NOT_START"
+    return {
+        "id": answer.task_id,
+        "status": status,
+        "progress": "0%",
+        "properties": answer.properties,
+    }
+
+
 def read_json(response: httpx.Response) -> Any:
     """The body of a successful read, or the error the answer stands for."""
     if response.status_code != 200:

@@ -13,7 +13,7 @@ import httpx
 
 from mjgate.client import calls, downloads
 from mjgate.client.auth import auth_headers
-from mjgate.client.errors import ServerUnreachable, SubmitOutcomeUnknown, WaitTimedOut
+from mjgate.client.errors import ClientError, ServerUnreachable, SubmitOutcomeUnknown, WaitTimedOut
 from mjgate.client.images import ImageSource
 from mjgate.client.models import SubmitAnswer, TaskData, TaskStatus
 from mjgate.client.progress import ProgressBar
@@ -120,8 +120,11 @@ class Client:
 
     def _submit(self, call: calls.Call) -> Task:
         answer = calls.read_submit(call, self._send(call))
-        task = self.fetch(answer.task_id)
-        return Task(**{**_fields(task), "client": self, "answer": answer})
+        try:
+            raw = self._read(calls.fetch(answer.task_id))
+        except ClientError:  # the task exists: never lose its id over a failed read
+            raw = calls.placeholder(answer)
+        return Task(**TaskData.fields_from_json(raw), client=self, answer=answer)
 
     def _read(self, call: calls.Call) -> Any:
         return calls.read_json(self._send(call))
@@ -301,7 +304,3 @@ class Client:
 
 def _id(task: str | TaskData) -> str:
     return task.id if isinstance(task, TaskData) else str(task)
-
-
-def _fields(task: TaskData) -> dict[str, Any]:
-    return TaskData.fields_from_json(task.raw)

@@ -75,8 +75,9 @@ class ScriptedServer:
         if reply.delay:
             await asyncio.sleep(reply.delay)
         payload = reply.raw if reply.raw is not None else json.dumps(reply.body).encode()
-        headers = [(b"content-type", b"application/json")]
-        headers += [(k.lower().encode(), v.encode()) for k, v in reply.headers.items()]
+        given = {k.lower(): v for k, v in reply.headers.items()}
+        given.setdefault("content-type", "application/json")
+        headers = [(k.encode(), v.encode()) for k, v in given.items()]
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 

@@ -30,7 +30,6 @@ from mjgate.services.runtime import Runtime
 from support import ADMIN_TOKEN, ServedApp, png_bytes, update_channel
 
 PNG = b"\x89PNG\r\n\x1a\n"
-WAIT = {"timeout": 30.0, "poll_interval": 0.05}
 
 
 def check_grid(task: TaskData) -> None:
@@ -50,7 +49,7 @@ async def test_imagine_wait_press_and_download_with_the_sync_client(
             assert isinstance(task, Task) and task.answer is not None
             assert task.answer.code == 1 and task.answer.task_id == task.id
             assert task.action == "IMAGINE" and task.state == '{"chat": 1}'
-            done = task.wait(progress=seen.append, **WAIT)
+            done = task.wait(progress=seen.append, timeout=30, poll_interval=0.05)
             check_grid(done)
             assert seen[-1] == done and all(s.id == task.id for s in seen)
             assert done.properties["finalZhPrompt"] == ""
@@ -62,7 +61,7 @@ async def test_imagine_wait_press_and_download_with_the_sync_client(
             assert all(f.read_bytes().startswith(PNG) for f in files)
             assert not list((tmp_path / "grid").glob(".*.part"))
 
-            up = done.press("u2").wait(**WAIT)  # a label in any case
+            up = done.press("u2").wait(timeout=30, poll_interval=0.05)  # a label in any case
             assert up.action == "UPSCALE" and up.description == f"/up {done.id} U2"
             assert up.status is TaskStatus.SUCCESS and up.image_urls == []
             (single,) = up.download(tmp_path / "up")
@@ -88,15 +87,22 @@ async def test_imagine_wait_press_and_download_with_the_sync_client(
 async def test_the_modal_flows(served: ServedApp) -> None:
     def scenario() -> None:
         with Client(served.base_url, ADMIN_TOKEN) as mj:
-            up = mj.imagine("a lighthouse").wait(**WAIT).press("U1").wait(**WAIT)
+            up = (
+                mj.imagine("a lighthouse")
+                .wait(timeout=30, poll_interval=0.05)
+                .press("U1")
+                .wait(timeout=30, poll_interval=0.05)
+            )
 
             zoom = up.press("Custom Zoom")
             assert zoom.answer is not None and zoom.answer.code == 21
             assert zoom.status is TaskStatus.MODAL and zoom.final_prompt == up.prompt
-            assert zoom.wait(**WAIT).status is TaskStatus.MODAL  # waits for us, not forever
+            assert (
+                zoom.wait(timeout=30, poll_interval=0.05).status is TaskStatus.MODAL
+            )  # waits for us, not forever
             zoomed = zoom.submit_modal(f"{up.prompt} --zoom 1.5")
             assert zoomed.id == zoom.id and zoomed.answer and zoomed.answer.code == 1
-            assert zoomed.wait(**WAIT).status is TaskStatus.SUCCESS
+            assert zoomed.wait(timeout=30, poll_interval=0.05).status is TaskStatus.SUCCESS
 
             region = up.press("Vary (Region)")
             assert region.status is TaskStatus.MODAL
@@ -104,12 +110,17 @@ async def test_the_modal_flows(served: ServedApp) -> None:
                 region.submit_modal("a red roof")
             assert refused.value.description == "mask_base64_is_required"
             mask = png_bytes((255, 255, 255), (64, 64))
-            painted = region.submit_modal("a red roof", mask=mask).wait(**WAIT)
+            painted = region.submit_modal("a red roof", mask=mask).wait(
+                timeout=30, poll_interval=0.05
+            )
             assert painted.status is TaskStatus.SUCCESS and painted.action == "INPAINT"
 
             remixed = mj.press(up, "Vary (Strong)", enable_remix=True)
             assert remixed.status is TaskStatus.MODAL
-            assert remixed.submit_modal("").wait(**WAIT).status is TaskStatus.SUCCESS
+            assert (
+                remixed.submit_modal("").wait(timeout=30, poll_interval=0.05).status
+                is TaskStatus.SUCCESS
+            )
 
     await asyncio.to_thread(scenario)
 
@@ -120,20 +131,26 @@ async def test_describe_shorten_blend_and_video(served: ServedApp, tmp_path: Pat
 
     def scenario() -> None:
         with Client(served.base_url, ADMIN_TOKEN, auth="mj-api-secret") as mj:
-            described = mj.describe(picture).wait(**WAIT)
+            described = mj.describe(picture).wait(timeout=30, poll_interval=0.05)
             assert described.action == "DESCRIBE" and described.status is TaskStatus.SUCCESS
             assert described.final_prompt and described.final_prompt.startswith("1️⃣")
             assert described.press("2️⃣").action == "IMAGINE"
 
-            short = mj.shorten("a very very detailed painting of a cat on a mat").wait(**WAIT)
+            short = mj.shorten("a very very detailed painting of a cat on a mat").wait(
+                timeout=30, poll_interval=0.05
+            )
             assert short.action == "SHORTEN" and "5️⃣" in (short.final_prompt or "")
 
             blended = mj.blend([picture, png_bytes((240, 200, 10))], dimensions="SQUARE")
-            check_grid(blended.wait(**WAIT))
+            check_grid(blended.wait(timeout=30, poll_interval=0.05))
 
-            grid = mj.imagine("a sailing boat", images=[picture]).wait(**WAIT)
-            up = grid.press("U3").wait(**WAIT)
-            video = mj.video("the boat sails", task=up, index=1).wait(**WAIT)
+            grid = mj.imagine("a sailing boat", images=[picture]).wait(
+                timeout=30, poll_interval=0.05
+            )
+            up = grid.press("U3").wait(timeout=30, poll_interval=0.05)
+            video = mj.video("the boat sails", task=up, index=1).wait(
+                timeout=30, poll_interval=0.05
+            )
             assert video.action == "VIDEO" and video.status is TaskStatus.SUCCESS
             assert video.video_url and video.video_urls == [video.video_url]
             files = video.download(tmp_path / "video")
@@ -148,15 +165,15 @@ async def test_the_async_client(served: ServedApp, rt: Runtime, tmp_path: Path) 
     async with AsyncClient(served.base_url, ADMIN_TOKEN) as mj:
         task = await mj.imagine("an owl at night", mode="relax")
         assert task.mode == "RELAX"
-        done = await task.wait(**WAIT)
+        done = await task.wait(timeout=30, poll_interval=0.05)
         check_grid(done)
         assert len(await done.download(tmp_path)) == 5
-        up = await (await done.press("U4")).wait(**WAIT)
+        up = await (await done.press("U4")).wait(timeout=30, poll_interval=0.05)
         assert up.action == "UPSCALE" and up.status is TaskStatus.SUCCESS
         zoom = await up.press("Custom Zoom")
         assert zoom.status is TaskStatus.MODAL
         zoomed = await zoom.submit_modal(f"{up.prompt} --zoom 2")
-        assert (await zoomed.wait(**WAIT)).status is TaskStatus.SUCCESS
+        assert (await zoomed.wait(timeout=30, poll_interval=0.05)).status is TaskStatus.SUCCESS
         assert [t.id for t in await mj.list_by_ids([up.id, done.id])] == [up.id, done.id]
 
         await update_channel(rt, duration=30)

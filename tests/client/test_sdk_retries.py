@@ -10,6 +10,7 @@ import asyncio
 import inspect
 import random
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -218,3 +219,25 @@ async def test_a_made_task_keeps_its_id_when_the_read_after_fails(
     modal = await run(kind, scripted.url, lambda mj: mj.action("1", "MJ::CustomZoom::h"), sleeps)
     assert (modal.id, modal.status) == (TASK_ID, TaskStatus.MODAL)
     assert scripted.hits[IMAGINE] == 1 and scripted.hits["/mj/submit/action"] == 1
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(path.name for path in root.rglob("*") if path.is_file())
+
+
+async def test_a_hostile_task_id_cannot_steer_a_download(
+    scripted: ScriptedServer, tmp_path: Path
+) -> None:
+    evil = "../../escaped"
+    shown = {**task_json(evil), "imageUrl": f"{scripted.url}/img.png", "videoUrl": None}
+    scripted.script = {
+        "/mj/task/x/fetch": [Reply(200, shown)],
+        "/img.png": [
+            Reply(200, raw=b"\x89PNG\r\n\x1a\nfake", headers={"Content-Type": "image/png"})
+        ],
+    }
+    sleeps: list[float] = []
+    folder = tmp_path / "a" / "b"
+    files = await run("sync", scripted.url, lambda mj: mj.fetch("x").download(folder), sleeps)
+    assert [f.parent for f in files] == [folder] and files[0].name == "______escaped.png"
+    assert files_under(tmp_path) == ["______escaped.png"]

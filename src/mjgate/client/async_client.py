@@ -48,8 +48,17 @@ class AsyncTask(TaskData):
     ) -> AsyncTask:
         return await self._bound().modal(self.id, prompt, mask=mask)
 
-    async def wait(self, timeout: float = 600, **kwargs: Any) -> AsyncTask:  # noqa: ASYNC109
-        return await self._bound().wait(self, timeout, **kwargs)
+    async def wait(
+        self,
+        timeout: float = 600,  # noqa: ASYNC109
+        *,
+        poll_interval: float = 1.0,
+        progress: Progress | bool | None = None,
+    ) -> AsyncTask:
+        """Until final or in MODAL: see ``AsyncClient.wait``."""
+        return await self._bound().wait(
+            self, timeout, poll_interval=poll_interval, progress=progress
+        )
 
     async def download(self, directory: str | Path) -> list[Path]:
         return await self._bound().download(self, directory)

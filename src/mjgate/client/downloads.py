@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,19 +18,25 @@ def targets(task: TaskData) -> list[tuple[str, str]]:
     images, ``<id>-video`` / ``<id>-video-N`` the videos."""
     named: list[tuple[str, str]] = []
     seen: set[str] = set()
+    base = safe_name(task.id)
 
     def add(url: str | None, stem: str) -> None:
         if url and url not in seen:
             seen.add(url)
             named.append((url, stem))
 
-    add(task.image_url, task.id)
+    add(task.image_url, base)
     for n, url in enumerate(task.image_urls, 1):
-        add(url, f"{task.id}-{n}")
+        add(url, f"{base}-{n}")
     videos = task.video_urls or ([task.video_url] if task.video_url else [])
     for n, url in enumerate(videos, 1):
-        add(url, f"{task.id}-video" if len(videos) == 1 else f"{task.id}-video-{n}")
+        add(url, f"{base}-video" if len(videos) == 1 else f"{base}-video-{n}")
     return named
+
+
+def safe_name(task_id: str) -> str:
+    """The id as a file name: a server's id never names a path (``../x`` stays in the folder)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", task_id)[:64] or "task"
 
 
 def extension(url: str, content_type: str | None) -> str:
@@ -37,6 +44,8 @@ def extension(url: str, content_type: str | None) -> str:
     if kind in EXTENSIONS:
         return EXTENSIONS[kind]
     suffix = Path(urlsplit(url).path).suffix
+    if not re.fullmatch(r"\.[A-Za-z0-9]{1,8}", suffix):
+        suffix = ""
     return suffix or mimetypes.guess_extension(kind) or ".bin"
 
 

@@ -45,8 +45,15 @@ class Task(TaskData):
     def submit_modal(self, prompt: str | None = None, *, mask: ImageSource | None = None) -> Task:
         return self._bound().modal(self.id, prompt, mask=mask)
 
-    def wait(self, timeout: float = 600, **kwargs: Any) -> Task:
-        return self._bound().wait(self, timeout, **kwargs)
+    def wait(
+        self,
+        timeout: float = 600,
+        *,
+        poll_interval: float = 1.0,
+        progress: Progress | bool | None = None,
+    ) -> Task:
+        """Until final or in MODAL: see ``Client.wait``."""
+        return self._bound().wait(self, timeout, poll_interval=poll_interval, progress=progress)
 
     def download(self, directory: str | Path) -> list[Path]:
         return self._bound().download(self, directory)

@@ -13,6 +13,7 @@ import hmac
 import json
 import time
 from collections.abc import Mapping
+from email.message import Message
 from typing import Any
 
 from mjgate.client.errors import WebhookSignatureInvalid, WebhookTooOld
@@ -29,17 +30,20 @@ def webhook_signature(secret: str, timestamp: int, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
+Headers = Mapping[str, str] | Message  # a dict, httpx/starlette headers, http.server's
+
+
+def _header(headers: Headers, name: str) -> str | None:
     wanted = name.lower()
     for key, value in headers.items():
         if key.lower() == wanted:
-            return value
+            return str(value)
     return None
 
 
 def verify_webhook(
     body: bytes,
-    headers: Mapping[str, str],
+    headers: Headers,
     secret: str,
     *,
     max_age: float = 300,

@@ -24,6 +24,7 @@ from mjgate.client import (
     ServerFailed,
     ServerUnreachable,
     SubmitOutcomeUnknown,
+    TaskNotFound,
     TaskStatus,
 )
 from mjgate.services import accounts
@@ -241,3 +242,22 @@ async def test_a_hostile_task_id_cannot_steer_a_download(
     files = await run("sync", scripted.url, lambda mj: mj.fetch("x").download(folder), sleeps)
     assert [f.parent for f in files] == [folder] and files[0].name == "______escaped.png"
     assert files_under(tmp_path) == ["______escaped.png"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_other_servers_ways_of_saying_no_such_task(
+    kind: str, scripted: ScriptedServer
+) -> None:
+    """midjourney-proxy answers an unknown task with 200 and no body, or null."""
+    scripted.script = {
+        "/mj/task/a/fetch": [Reply(200, raw=b"")],
+        "/mj/task/b/fetch": [Reply(200, raw=b"null")],
+        "/mj/task/c/fetch": [Reply(200, raw=b"<html>oops</html>")],
+    }
+    sleeps: list[float] = []
+    with pytest.raises(TaskNotFound):
+        await run(kind, scripted.url, lambda mj: mj.fetch("a"), sleeps)
+    with pytest.raises(TaskNotFound):
+        await run(kind, scripted.url, lambda mj: mj.fetch("b"), sleeps)
+    with pytest.raises(ServerFailed, match="oops"):
+        await run(kind, scripted.url, lambda mj: mj.fetch("c"), sleeps)

@@ -255,7 +255,13 @@ def read_json(response: httpx.Response) -> Any:
     """The body of a successful read, or the error the answer stands for."""
     if response.status_code != 200:
         raise refusal(response)
-    body = response.json()
+    if response.content.strip() in (b"", b"null"):
+        # midjourney-proxy's way to say "no such task": 200 with no body, or null
+        raise TaskNotFound(3, "task_not_found", 200, {"message": "the server has no such task"})
+    try:
+        body = response.json()
+    except ValueError:
+        raise ServerFailed(9, "not_json", 200, {"message": response.text[:200]}) from None
     envelope = isinstance(body, dict) and isinstance(body.get("code"), int) and "status" not in body
     if envelope and body["code"] != 1:
         raise refusal(response)

@@ -93,6 +93,7 @@ channels = Table(
     Column("enabled", Boolean, nullable=False, default=True),
     Column("disabled_reason", Text, nullable=True),
     Column("disabled_at", BigInteger, nullable=True),
+    Column("enabled_at", BigInteger, nullable=True),
     Column("created_at", BigInteger, nullable=False),
     # Health of the executor behind the channel (relay upstreams): failures in a row, and
     # until when it rests out of rotation, with the last reason for `mjgate channel list`.

@@ -59,6 +59,7 @@ class Routes:
         account = self._account(request)
         if request.path_params["guild_id"] != account.guild_id:
             raise DiscordRefusal(404, {"message": "Unknown Guild", "code": 10004})
+        self.world.counters["command_index_reads"] += 1
         return JSONResponse(command_index(self.world))
 
     async def me(self, request: Request) -> Response:

@@ -257,7 +257,7 @@ class Simulator:
     def counters(self) -> dict[str, int]:
         """interactions, interactions:typeN, heartbeats, identifies, resumes, connections,
         uploads, iframe_submits, rate_limited, jobs_started, jobs_finished, failed_jobs,
-        invalid_sessions, message_fetches, dispatch:<EVENT>…"""
+        invalid_sessions, message_fetches, command_index_reads, dispatch:<EVENT>…"""
         result: dict[str, int] = self._call(lambda: dict(self.world.counters))
         return result
 

@@ -27,6 +27,8 @@ class Channel:
     enabled: bool = True
     disabled_reason: str | None = None
     disabled_at: int | None = None  # when it left rotation (epoch ms)
+    # When an operator last put it back in service (epoch ms): its executor is made afresh.
+    enabled_at: int | None = None
     created_at: int = 0
     # Health: failures in a row, and until when the channel rests out of rotation.
     failures: int = 0
@@ -130,8 +132,9 @@ def take_out_of_service(channel: Channel, reason: str, now: int) -> None:
     channel.disabled_at = now
 
 
-def put_back_in_service(channel: Channel) -> None:
+def put_back_in_service(channel: Channel, now: int) -> None:
     channel.enabled = True
+    channel.enabled_at = now
     channel.disabled_reason = None
     channel.disabled_at = None
     note_success(channel)

@@ -236,17 +236,20 @@ def start(task: Task, worker_id: str, now: int, lease_until: int, deadline_at: i
 
 
 def requeue(task: Task, channel_id: int, queue_seq: int, deadline_at: int, now: int) -> None:
-    """A started task whose executor refused it (nothing exists there) waits again, on
-    another channel; the refused start is not counted."""
-    _require(task, TaskStatus.SUBMITTED)
-    move(task, TaskStatus.NOT_START)
+    """The task waits in another channel's queue: a started one whose executor refused it
+    (nothing exists there: the refused start is not counted), or a waiting one whose
+    channel went out of service."""
+    if task.status == TaskStatus.SUBMITTED:
+        move(task, TaskStatus.NOT_START)
+        task.start_time = None
+        task.worker_id = None
+        task.lease_until = None
+        task.start_count -= 1
+    else:
+        _require(task, TaskStatus.NOT_START)
     task.channel_id = channel_id
     task.queue_seq = queue_seq
-    task.start_time = None
-    task.worker_id = None
-    task.lease_until = None
     task.deadline_at = deadline_at
-    task.start_count -= 1
     task.updated_at = now
 
 

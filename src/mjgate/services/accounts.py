@@ -160,7 +160,8 @@ async def set_channel_enabled(rt: Runtime, name: str, enabled: bool, reason: str
         if channel is None:
             raise AccountError(f"No channel {name!r}.")
         if enabled:
-            put_back_in_service(channel)  # also forgets failures and rests: a fresh start
+            # Also forgets failures and rests, and its executor is made afresh: a fresh start.
+            put_back_in_service(channel, rt.clock())
         else:
             take_out_of_service(channel, reason or "disabled by the operator", rt.clock())
     return channel

@@ -17,11 +17,10 @@ from mjgate.domain.tasks import RUNNING_STATUSES, Task, TaskStatus, start
 from mjgate.errors import ExecutorOutOfService, ProviderRejected, ProviderRetryable, StartRefused
 from mjgate.providers.base import BatchPolling, ProviderUpdate
 from mjgate.services import metrics
-from mjgate.services.channel_health import channel_out_of_service
 from mjgate.services.finish import after_end, end_task
 from mjgate.services.jobs import job_for, stop_on_executor
 from mjgate.services.relay_status import poll_in_batches
-from mjgate.services.reroute import refused_at_start
+from mjgate.services.reroute import out_of_service, refused_at_start
 from mjgate.services.runtime import Runtime
 from mjgate.services.updates import apply_update
 
@@ -182,7 +181,7 @@ async def _poll_one(rt: Runtime, worker_id: str, channel: Channel, task: Task) -
     except ExecutorOutOfService as exc:
         # The job may even finish there, but nothing can see it now: the task fails with
         # the reason (and its refund), the channel leaves rotation until a person acts.
-        await channel_out_of_service(rt, channel, exc.message)
+        await out_of_service(rt, channel, exc.message)
         update = _failure(channel, "poll", task.id, exc)
     except ProviderRetryable as exc:
         metrics.count_provider_error(channel.name, "poll", "retryable")

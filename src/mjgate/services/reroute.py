@@ -32,7 +32,7 @@ async def refused_at_start(
     if exc.refusal in (Refusal.UNAVAILABLE, Refusal.QUEUE_FULL):
         await channel_failed(rt, channel, exc.message)
     elif exc.refusal == Refusal.OUT_OF_SERVICE:
-        await channel_out_of_service(rt, channel, exc.message)
+        await out_of_service(rt, channel, exc.message)
     # A banned prompt is banned everywhere; a follow-up only exists on its parent's channel.
     if exc.refusal != Refusal.BANNED and task.parent_id is None:
         moved_to = await reroute(rt, worker_id, task, channel)
@@ -43,8 +43,39 @@ async def refused_at_start(
     await apply_update(rt, task.id, update, worker_id)
 
 
+async def out_of_service(rt: Runtime, channel: Channel, reason: str) -> None:
+    """The channel leaves rotation until a person acts, and the tasks waiting in its queue
+    move to other channels: nothing would start them there (they would wait until their
+    queue deadline). A follow-up, which only its parent's channel runs, fails with the
+    reason and is refunded; so does a task no other channel has room for."""
+    assert channel.id is not None
+    await channel_out_of_service(rt, channel, reason)
+    async with rt.db.write() as uow:
+        waiting = list(await uow.waiting_tasks(channel.id, _MOVED_AT_MOST))
+    for task in waiting:
+        moved_to = None
+        if task.parent_id is None:
+            moved_to = await _requeue(rt, task, channel, claimed_by=None)
+        if moved_to is not None:
+            log.info("task %s: %s is out of service, moved to %s", task.id, channel.name, moved_to)
+            continue
+        update = ProviderUpdate(status=TaskStatus.FAILURE, fail_reason=reason)
+        await apply_update(rt, task.id, update)
+
+
+_MOVED_AT_MOST = 1000  # a channel's queue is far shorter (queue_size)
+
+
 async def reroute(rt: Runtime, worker_id: str, task: Task, refusing: Channel) -> str | None:
     """Queue the task on the best other channel with room; the channel's name, or None."""
+    return await _requeue(rt, task, refusing, claimed_by=worker_id)
+
+
+async def _requeue(
+    rt: Runtime, task: Task, refusing: Channel, *, claimed_by: str | None
+) -> str | None:
+    """Move a task this worker claimed (``claimed_by``), or one still waiting in the
+    refusing channel's queue (None), to the best other channel with room."""
     refused = {*task.params.get(REFUSED_BY, []), refusing.id}
     async with rt.db.read() as uow:
         channels = [
@@ -60,8 +91,8 @@ async def reroute(rt: Runtime, worker_id: str, task: Task, refusing: Channel) ->
             if locked is None or locked.id is None or not locked.enabled:
                 continue
             row = await uow.task(task.id, for_update=True)
-            if row is None or row.status != TaskStatus.SUBMITTED or row.worker_id != worker_id:
-                return None  # cancelled or taken over meanwhile: not ours to move
+            if row is None or not _still_ours(row, refusing, claimed_by):
+                return None  # cancelled, started or taken over meanwhile: not ours to move
             active = await uow.count_by_status(locked.id, ACTIVE_STATUSES)
             if decide_queue(active, locked.core_size, locked.queue_size) is None:
                 continue
@@ -77,3 +108,9 @@ async def reroute(rt: Runtime, worker_id: str, task: Task, refusing: Channel) ->
         rt.wake()
         return locked.name
     return None
+
+
+def _still_ours(row: Task, refusing: Channel, claimed_by: str | None) -> bool:
+    if claimed_by is not None:
+        return row.status == TaskStatus.SUBMITTED and row.worker_id == claimed_by
+    return row.status == TaskStatus.NOT_START and row.channel_id == refusing.id

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 import time
 from collections.abc import Callable
@@ -57,7 +59,11 @@ class Runtime:
     # How host names become addresses for every outbound connection (webhooks, client
     # links, relay results); tests inject one that answers like a rebinding DNS server.
     resolver: Resolver = system_resolver
-    _providers: dict[tuple[int, str], Provider] = field(default_factory=dict)
+    _providers: dict[tuple[int, str, int], Provider] = field(default_factory=dict)
+    # Per channel, the latest time an operator put it back in service that this process saw.
+    _enabled_at: dict[int, int] = field(default_factory=dict)
+    _retired: list[Provider] = field(default_factory=list)
+    _closing: set[asyncio.Task[None]] = field(default_factory=set)
     _outbound: OutboundFetcher | None = None
 
     @property
@@ -79,20 +85,49 @@ class Runtime:
         )
 
     def provider_for(self, channel: Channel) -> Provider:
-        """One provider per channel and configuration, made on first use."""
+        """One provider per channel and configuration, made on first use, and made afresh
+        once an operator puts the channel back in service.
+
+        A provider may hold a state that only a person's action clears (a Discord account
+        session out of service after a dead token or a CAPTCHA: it posts nothing more), and
+        ``mjgate channel enable`` may run in another process: the row's ``enabled_at`` says
+        so to every process. A row read before the enable never brings the old one back.
+        """
         assert channel.id is not None
-        key = (channel.id, repr(sorted(channel.config.items())))
+        seen = self._enabled_at.get(channel.id, 0)
+        generation = max(seen, channel.enabled_at or 0)
+        if generation > seen:
+            self._enabled_at[channel.id] = generation
+            self._retire(channel.id, generation)
+        key = (channel.id, repr(sorted(channel.config.items())), generation)
         provider = self._providers.get(key)
         if provider is None:
             provider = self._make_provider(channel)
             self._providers[key] = provider
         return provider
 
+    def _retire(self, channel_id: int, generation: int) -> None:
+        """Close the channel's providers from before it was put back in service."""
+        for key in [k for k in self._providers if k[0] == channel_id and k[2] < generation]:
+            provider = self._providers.pop(key)
+            try:
+                closing = asyncio.get_running_loop().create_task(provider.close())
+            except RuntimeError:  # no loop here: closed with the others at shutdown
+                self._retired.append(provider)
+                continue
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+
     async def close_providers(self) -> None:
         """Close the connections providers hold (relay upstreams), at shutdown."""
         providers, self._providers = list(self._providers.values()), {}
+        providers += self._retired
+        self._retired = []
         for provider in providers:
             await provider.close()
+        for closing in list(self._closing):
+            with contextlib.suppress(Exception):
+                await closing
         if self._outbound is not None:
             outbound, self._outbound = self._outbound, None
             await outbound.close()

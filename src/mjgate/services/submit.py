@@ -247,15 +247,24 @@ async def create_task(
     candidates = await _candidate_channels(
         rt, draft, mode, bot_type, read_account_filter(options.account_filter)
     )
-    for attempt, channel in enumerate(candidates):
+    attempts = _attempts(candidates)
+    tried: set[int | None] = set()  # full, or refused the task: not asked again
+    for attempt, (channel, only_free) in enumerate(attempts):
+        if channel.id in tried:
+            continue
         # A fresh row per attempt (a voided one is gone); the last attempt takes the
         # template itself: building a mapped Task is a tenth of a submit's time.
-        last = attempt == len(candidates) - 1
+        last = attempt == len(attempts) - 1
         task = template if last else replace(template)
         start_now = rt.provider_for(channel).capabilities.starts_on_submit
         try:
-            answer = await _insert_on_channel(rt, task, channel, draft, start_now=start_now)
+            answer = await _insert_on_channel(
+                rt, task, channel, draft, start_now=start_now, only_free=only_free
+            )
+        except _NoFreeSlot:
+            continue
         except QueueFull:
+            tried.add(channel.id)
             continue
         if start_now and task.status == TaskStatus.SUBMITTED:
             outcome = await hand_over(rt, task, channel)
@@ -267,12 +276,31 @@ async def create_task(
                 )
             if outcome.refusal is not None:
                 refusals.append(outcome)
+                tried.add(channel.id)
                 continue
         rt.wake()
         return answer
     if refusals and all(r.refusal != Refusal.QUEUE_FULL for r in refusals):
         raise NoAvailableChannel(refusals[-1].reason)
     raise QueueFull()
+
+
+class _NoFreeSlot(Exception):
+    """The channel could only queue the task; another may start it at once."""
+
+
+def _attempts(candidates: list[Channel]) -> list[tuple[Channel, bool]]:
+    """The order a submit tries channels in, each with "only if a slot is free now".
+
+    The ranking's loads were read before any lock: submits arriving together all see the
+    same idle pool and would all queue on its first channel while the others sit idle. So
+    the channels of the top priority are first tried for a free slot, counted exactly under
+    each one's lock; then every candidate in rank order may queue it.
+    """
+    if len(candidates) == 1:
+        return [(candidates[0], False)]
+    top = [c for c in candidates if c.priority == candidates[0].priority]
+    return [(c, True) for c in top] + [(c, False) for c in candidates]
 
 
 async def _candidate_channels(
@@ -325,7 +353,13 @@ def rank_channels(channels: list[Channel], loads: dict[int, int], now: int) -> l
 
 
 async def _insert_on_channel(
-    rt: Runtime, task: Task, channel: Channel, draft: Draft, *, start_now: bool = False
+    rt: Runtime,
+    task: Task,
+    channel: Channel,
+    draft: Draft,
+    *,
+    start_now: bool = False,
+    only_free: bool = False,
 ) -> SubmitAnswer:
     assert channel.id is not None
     now = task.submit_time
@@ -348,6 +382,8 @@ async def _insert_on_channel(
             decision = decide_queue(active, locked.core_size, locked.queue_size)
             if decision is None:
                 raise QueueFull()
+            if only_free and decision.code != 1:
+                raise _NoFreeSlot()
             code, ahead = decision.code, decision.ahead
             task.deadline_at = now + int(rt.settings.queue_timeout * 1000)
             task.queue_seq = queue_seq

@@ -253,6 +253,11 @@ class DiscordProvider:
     # -- poll ------------------------------------------------------------------------------
 
     async def poll(self, job: ProviderJob, now: int) -> ProviderUpdate | None:
+        if not job.provider_ref:
+            # Its start has not answered yet (it may be running right now, in this process):
+            # the start decides. Failing it here as out of service would beat the start's
+            # refusal, which moves the task to another account instead.
+            return None
         self.account.check_in_service()
         self.account.connect()
         state = self.account.tracker.state(job.task_id)

@@ -1,0 +1,28 @@
+"""channels.enabled_at: when an operator last put a channel back in service. A process that
+holds the channel's executor (an account session that went out of service) sees it change
+and makes a fresh one, whichever process ran `mjgate channel enable`.
+
+Revision ID: 0011
+Revises: 0010
+Create Date: 2026-12-04 16:20:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0011"
+down_revision: str | None = "0010"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("channels", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("enabled_at", sa.BigInteger(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("channels", schema=None) as batch_op:
+        batch_op.drop_column("enabled_at")

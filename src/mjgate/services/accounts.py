@@ -122,7 +122,32 @@ async def list_users(rt: Runtime) -> Sequence[User]:
         return await uow.users()
 
 
-async def add_channel(rt: Runtime, name: str, kind: str, **fields: Any) -> Channel:
+async def set_user_enabled(rt: Runtime, name: str, enabled: bool) -> User:
+    """A disabled user's tokens are answered 403 from the next request on; nothing else of
+    theirs changes (their tasks run to their end, their balance stays)."""
+    async with rt.db.write() as uow:
+        user = await uow.user_by_name(name)
+        if user is None:
+            raise UserNotFound(f"No user {name!r}.")
+        user.enabled = enabled
+    return user
+
+
+async def list_tokens(rt: Runtime, user_name: str | None) -> Sequence[tuple[ApiToken, str]]:
+    """One user's tokens, or everyone's, each with its user's name."""
+    async with rt.db.read() as uow:
+        user_id = None
+        if user_name is not None:
+            user = await uow.user_by_name(user_name)
+            if user is None:
+                raise UserNotFound(f"No user {user_name!r}.")
+            user_id = user.id
+        return await uow.tokens_with_owners(user_id)
+
+
+def _check_channel(kind: str, fields: dict[str, Any]) -> None:
+    """Refuse a kind this version lacks, invalid settings, or actions the kind cannot run;
+    fill in the kind's actions when none are given."""
     found = kind_named(kind)
     if found is None:
         raise AccountError(f"Unknown channel kind {kind!r}; this version has: {', '.join(KINDS)}.")
@@ -140,6 +165,10 @@ async def add_channel(rt: Runtime, name: str, kind: str, **fields: Any) -> Chann
                 f"A {kind} channel cannot run {', '.join(not_offered)}; "
                 f"it runs {', '.join(offered)}."
             )
+
+
+async def add_channel(rt: Runtime, name: str, kind: str, **fields: Any) -> Channel:
+    _check_channel(kind, fields)
     async with rt.db.write() as uow:
         if await uow.channel_by_name(name) is not None:
             raise AccountError(f"Channel {name!r} exists already.")

@@ -16,6 +16,12 @@ import uvicorn
 from prometheus_client import start_http_server
 from uvicorn.loops.auto import auto_loop_factory
 
+# A process that runs tasks loads every executor at start (Runtime imports them only when
+# a channel first needs one, for the operator commands' sake): importing Pillow or PyAV at
+# the first dispatch would stall the event loop, and every request with it, for ~0.1 s.
+import mjgate.providers.discord.provider
+import mjgate.providers.relay
+import mjgate.providers.sandbox  # noqa: F401
 from mjgate.api.app import create_app
 from mjgate.db.migrate import upgrade_database
 from mjgate.services import accounts

@@ -9,12 +9,12 @@ from typing import Annotated, Any
 import typer
 
 from mjgate.cli import channel_settings as settings
-from mjgate.cli.operator import run, when
+from mjgate.cli.operator import fail, run, when
 from mjgate.cli.tables import JsonOption, print_rows
 
 app = typer.Typer(help="Channels: the executors tasks run on.", no_args_is_help=True)
 
-# The options of `channel add`.
+# Options `channel add` and `channel edit` share; on edit, a left-out option changes nothing.
 CoreSize = Annotated[int | None, typer.Option(min=1, help="Tasks running at once.")]
 QueueSize = Annotated[int | None, typer.Option(min=0, help="Tasks waiting at most.")]
 Timeout = Annotated[int | None, typer.Option(min=1, help="Seconds a task may run.")]
@@ -166,6 +166,118 @@ def channel_add(
         )
     )
     typer.echo(f"added channel {channel.name!r} ({channel.kind})")
+
+
+@app.command("edit")
+def channel_edit(
+    name: Annotated[str, typer.Argument(help="The channel.")],
+    core_size: CoreSize = None,
+    queue_size: QueueSize = None,
+    timeout: Timeout = None,
+    duration: Duration = None,
+    modes: Modes = None,
+    actions: Actions = None,
+    weight: Weight = None,
+    priority: Priority = None,
+    daily_limit: DailyLimit = None,
+    base_url: BaseUrl = None,
+    secret: Secret = None,
+    secret_env: SecretEnv = None,
+    secret_file: SecretFile = None,
+    auth: Annotated[
+        str | None, typer.Option(help="Relay: send the secret as mj-api-secret or bearer.")
+    ] = None,
+    submit_timeout: SubmitTimeout = None,
+    media_host: MediaHost = None,
+    allow_private_media: Annotated[
+        bool | None,
+        typer.Option(
+            "--allow-private-media/--no-allow-private-media",
+            help="Relay: allow result files on private addresses.",
+        ),
+    ] = None,
+    guild_id: GuildId = None,
+    channel_id: ChannelId = None,
+    token: Token = None,
+    token_env: TokenEnv = None,
+    token_file: TokenFile = None,
+    user_agent: UserAgent = None,
+    niji: Annotated[
+        bool | None,
+        typer.Option("--niji/--no-niji", help="Discord: the niji・journey bot is in the channel."),
+    ] = None,
+    pace: Pace = None,
+    api_url: ApiUrl = None,
+    gateway_url: GatewayUrl = None,
+    cdn_url: CdnUrl = None,
+    upload_url: UploadUrl = None,
+    iframe_url: IframeUrl = None,
+) -> None:
+    """Change a channel's limits and settings; what is left out stays. Secrets come from
+    --secret-env/--secret-file (relay) or --token-env/--token-file (discord) only."""
+    from mjgate.services import accounts
+
+    if secret is not None:
+        settings.refuse_on_command_line("secret")
+    if token is not None:
+        settings.refuse_on_command_line("token")
+    relay = settings.given(
+        base_url=base_url,
+        secret=settings.read_secret("", "secret", secret_env, secret_file, prompt=False),
+        auth=auth,
+        submit_timeout=submit_timeout,
+        media_hosts=list(media_host) if media_host else None,
+        allow_private_media=allow_private_media,
+    )
+    discord = settings.given(
+        guild_id=guild_id,
+        channel_id=channel_id,
+        token=settings.read_secret("", "token", token_env, token_file, prompt=False),
+        user_agent=user_agent,
+        api_url=api_url,
+        gateway_url=gateway_url,
+        cdn_url=cdn_url,
+        upload_url=upload_url,
+        iframe_url=iframe_url,
+    )
+    if niji is not None:
+        discord.update(niji=niji or None, bots=settings.bots(niji))
+    if pace is not None:
+        discord.update(settings.pace_settings(pace))
+    sandbox = settings.given(duration=duration)
+    named = [kind for kind, changes in (("relay", relay), ("discord", discord)) if changes]
+    named += ["sandbox"] if sandbox else []
+    if len(named) > 1:
+        fail(f"those options are for different kinds of channel ({', '.join(named)}).")
+    config: dict[str, Any] = {**relay, **discord, **sandbox}
+    if daily_limit is not None:
+        config["daily_limit"] = daily_limit or None  # 0 drops the limit
+    fields: dict[str, Any] = settings.given(
+        core_size=core_size,
+        queue_size=queue_size,
+        timeout_seconds=timeout,
+        weight=weight,
+        priority=priority,
+    )
+    for field_name, text in (("modes", modes), ("actions", actions)):
+        if text is not None:
+            fields[field_name] = None if text.strip().upper() == "ALL" else settings.list_of(text)
+    if not config and not fields:
+        fail("nothing to change: give at least one option (see --help).")
+    kind = named[0] if named else None
+    channel = run(lambda rt: accounts.edit_channel(rt, name, config, kind, **fields))
+    typer.echo(f"changed channel {channel.name!r}")
+
+
+@app.command("remove")
+def channel_remove(name: Annotated[str, typer.Argument(help="The channel.")]) -> None:
+    """Remove a channel. Refused while tasks on it are unfinished; finished tasks keep their
+    history (the channel's row stays in the database for them, marked removed)."""
+    from mjgate.services import accounts
+
+    finished = run(lambda rt: accounts.remove_channel(rt, name))
+    kept = f" ({finished} finished tasks keep their history)" if finished else ""
+    typer.echo(f"removed channel {name!r}{kept}")
 
 
 @app.command("list")

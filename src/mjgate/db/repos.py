@@ -239,6 +239,10 @@ class UnitOfWork:
             await self._session.scalars(query.execution_options(populate_existing=True))
         ).first()
 
+    async def count_tasks_on(self, channel_id: int) -> int:
+        query = select(func.count()).select_from(Task).where(tasks.c.channel_id == channel_id)
+        return int(await self._session.scalar(query) or 0)
+
     async def count_by_status(self, channel_id: int, statuses: Iterable[TaskStatus]) -> int:
         query = (
             select(func.count())

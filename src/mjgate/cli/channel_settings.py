@@ -12,11 +12,11 @@ import typer
 from mjgate.cli.operator import fail
 
 
-def refuse_on_command_line(flag: str) -> None:
+def refuse_on_command_line(flag: str, *, asked: bool = True) -> None:
     fail(
         f"--{flag} is refused: a command line is visible to every user of this machine "
-        f"and kept in shell history. Use --{flag}-env NAME, --{flag}-file PATH, or leave "
-        "both out to be asked for it."
+        f"and kept in shell history. Use --{flag}-env NAME or --{flag}-file PATH"
+        + (", or leave both out to be asked for it." if asked else ".")
     )
 
 

@@ -218,9 +218,9 @@ def channel_edit(
     from mjgate.services import accounts
 
     if secret is not None:
-        settings.refuse_on_command_line("secret")
+        settings.refuse_on_command_line("secret", asked=False)
     if token is not None:
-        settings.refuse_on_command_line("token")
+        settings.refuse_on_command_line("token", asked=False)
     relay = settings.given(
         base_url=base_url,
         secret=settings.read_secret("", "secret", secret_env, secret_file, prompt=False),

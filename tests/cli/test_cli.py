@@ -8,6 +8,7 @@ command tree that the entry point runs.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import socket
 import subprocess
@@ -237,10 +238,10 @@ def test_operator_walk_through(tmp_path: Path, pycache: Path) -> None:
             refused = client.get(f"/mj/task/{task_id}/fetch", headers=bearer(token))
             # A revoked token is answered as an unknown one (issue 12): nothing tells them apart.
             assert refused.status_code == 401 and refused.json()["description"] == "unauthorized"
-        spare = [line for line in listed.splitlines() if line.startswith("spare")]
-        assert len(spare) == 1 and "core 2" in spare[0] and "queue 5" in spare[0]
-        assert "disabled: maintenance" in spare[0]
-        assert any(line.startswith("sandbox") for line in listed.splitlines())
+        spare = [line for line in listed.splitlines() if line.startswith("spare ")]
+        assert len(spare) == 1 and "disabled: maintenance" in spare[0]
+        assert listed.splitlines()[0].split()[:3] == ["NAME", "KIND", "CORE"]
+        assert any(line.startswith("sandbox ") for line in listed.splitlines())
 
     with serving(env, tmp_path / "logs") as second:
         with httpx.Client(base_url=second.base_url, timeout=30) as client:
@@ -248,9 +249,9 @@ def test_operator_walk_through(tmp_path: Path, pycache: Path) -> None:
         shown_again = second.stdout.read_text()
         assert admin_token not in shown_again and "Created user" not in shown_again
         assert "enabled channel 'spare'" in ok(env, ("channel", "enable", "spare"))[0]
-    [listed] = ok(env, ("channel", "list"))
-    spare = [line for line in listed.splitlines() if line.startswith("spare")]
-    assert len(spare) == 1 and spare[0].endswith("\tenabled")
+    [listed] = ok(env, ("channel", "list", "--json"))
+    [spare] = [row for row in json.loads(listed) if row["name"] == "spare"]
+    assert (spare["core"], spare["queue"], spare["state"]) == (2, 5, "enabled")
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
@@ -316,16 +317,22 @@ def test_webhooks_list_retry_and_secret(tmp_path: Path, pycache: Path) -> None:
     data_dir = tmp_path / "data"
     task_id = asyncio.run(_seed_a_dead_delivery(data_dir))
     env = cli_env(data_dir, pycache)
-    secret, failed = ok(env, ("webhooks", "secret"), ("webhooks", "list", "--failed"))
+    secret, failed = ok(env, ("webhooks", "secret"), ("webhooks", "list", "--failed", "--json"))
     assert secret.strip() == (data_dir / "webhook_secret").read_text().strip()
-    [line] = failed.splitlines()
-    delivery_id, status, attempts, task, *_rest = line.split("\t")
-    assert status == "dead" and attempts == "1 attempts" and task == f"{task_id} step"
-    assert "http://10.1.2.3/hook" in line and "refused:" in line
+    [row] = json.loads(failed)
+    delivery_id = str(row["id"])
+    assert (row["status"], row["attempts"], row["task"], row["kind"]) == (
+        "dead",
+        1,
+        task_id,
+        "step",
+    )
+    assert row["url"] == "http://10.1.2.3/hook" and "refused:" in row["last_error"]
     [retried] = ok(env, ("webhooks", "retry", delivery_id))
     assert f"delivery {delivery_id} of task {task_id} is queued again" in retried
     [listed, chosen] = ok(cli_env(data_dir, pycache), ("webhooks", "list"), ("webhooks", "secret"))
-    assert listed.splitlines()[0].split("\t")[:2] == [delivery_id, "pending"]
+    assert listed.splitlines()[0].split()[:2] == ["ID", "STATUS"]
+    assert listed.splitlines()[1].split()[:2] == [delivery_id, "pending"]
     assert chosen.strip() == secret.strip()
     [missing] = mjgate(env, ("webhooks", "retry", "999999"))
     assert missing.code == 1 and "no webhook delivery 999999" in missing.stderr
@@ -365,10 +372,12 @@ def test_relay_channels_are_added_and_listed_without_their_secret(
     assert added.code == 0, added
     assert "added channel 'up' (relay)" in added.stdout and secret not in added.stdout
     assert missing.code == 1 and "needs a secret" in missing.stderr, missing
-    [listed] = ok(env, ("channel", "list"))
-    up = [line for line in listed.splitlines() if line.startswith("up\t")]
-    assert len(up) == 1 and "relay" in up[0] and "core 2" in up[0], listed
-    assert secret not in listed and "0123456789" not in listed
+    [listed, as_json] = ok(env, ("channel", "list"), ("channel", "list", "--json"))
+    [up] = [row for row in json.loads(as_json) if row["name"] == "up"]
+    assert (up["kind"], up["core"], up["actions"]) == ("relay", 2, ["IMAGINE"]), up
+    assert up["settings"]["base_url"] == "http://127.0.0.1:9"
+    for shown in (listed, as_json):
+        assert secret not in shown and "0123456789" not in shown
 
 
 def test_a_relay_secret_never_comes_from_the_command_line(tmp_path: Path, pycache: Path) -> None:
@@ -388,6 +397,6 @@ def test_a_relay_secret_never_comes_from_the_command_line(tmp_path: Path, pycach
     assert no_env.code == 2 and "NOT_SET_ANYWHERE is not set" in no_env.stderr, no_env
     assert from_file.code == 0, from_file
     [listed] = ok(env, ("channel", "list"))
-    names = {line.split("\t")[0] for line in listed.splitlines()}
+    names = {line.split()[0] for line in listed.splitlines()}
     assert "filed" in names and "shown" not in names and "unset" not in names, listed
     assert "sk-from-a-file" not in listed

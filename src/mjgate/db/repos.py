@@ -90,6 +90,19 @@ class UnitOfWork:
         query = select(ApiToken).where(tokens.c.user_id == user_id).order_by(tokens.c.id)
         return (await self._session.scalars(query)).all()
 
+    async def tokens_with_owners(
+        self, user_id: int | None = None
+    ) -> Sequence[tuple[ApiToken, str]]:
+        """Tokens (one user's, or everyone's) with their user's name, oldest first."""
+        query = (
+            select(ApiToken, users.c.name)
+            .join(User, users.c.id == tokens.c.user_id)
+            .order_by(tokens.c.id)
+        )
+        if user_id is not None:
+            query = query.where(tokens.c.user_id == user_id)
+        return [(row[0], row[1]) for row in (await self._session.execute(query)).all()]
+
     async def token_by_id(self, token_id: int) -> ApiToken | None:
         return await self._session.get(ApiToken, token_id)
 
@@ -225,6 +238,10 @@ class UnitOfWork:
         return (
             await self._session.scalars(query.execution_options(populate_existing=True))
         ).first()
+
+    async def count_tasks_on(self, channel_id: int) -> int:
+        query = select(func.count()).select_from(Task).where(tasks.c.channel_id == channel_id)
+        return int(await self._session.scalar(query) or 0)
 
     async def count_by_status(self, channel_id: int, statuses: Iterable[TaskStatus]) -> int:
         query = (

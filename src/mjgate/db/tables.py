@@ -100,6 +100,9 @@ channels = Table(
     Column("failures", Integer, nullable=False, default=0, server_default="0"),
     Column("resting_until", BigInteger, nullable=True),
     Column("health_reason", Text, nullable=True),
+    # Set by `mjgate channel remove`: the row stays for the finished tasks that point at it
+    # (tasks.channel_id), out of rotation and out of every list.
+    Column("removed_at", BigInteger, nullable=True),
 )
 
 tasks = Table(

@@ -34,6 +34,7 @@ class Channel:
     failures: int = 0
     resting_until: int | None = None
     health_reason: str | None = None
+    removed_at: int | None = None  # removed by the operator, kept for its tasks' history
     id: int | None = None
 
     def is_resting(self, now: int) -> bool:

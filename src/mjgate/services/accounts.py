@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mjgate.db.repos import UnitOfWork
 from mjgate.domain.accounts import (
     ApiToken,
     User,
@@ -15,6 +16,7 @@ from mjgate.domain.accounts import (
     token_prefix,
 )
 from mjgate.domain.channels import Channel, put_back_in_service, take_out_of_service
+from mjgate.domain.tasks import UNFINISHED_STATUSES
 from mjgate.errors import AccountError, AmountOutOfRange, UserNotFound
 from mjgate.providers.kinds import KINDS, kind_named
 from mjgate.services.billing import top_up
@@ -122,7 +124,32 @@ async def list_users(rt: Runtime) -> Sequence[User]:
         return await uow.users()
 
 
-async def add_channel(rt: Runtime, name: str, kind: str, **fields: Any) -> Channel:
+async def set_user_enabled(rt: Runtime, name: str, enabled: bool) -> User:
+    """A disabled user's tokens are answered 403 from the next request on; nothing else of
+    theirs changes (their tasks run to their end, their balance stays)."""
+    async with rt.db.write() as uow:
+        user = await uow.user_by_name(name)
+        if user is None:
+            raise UserNotFound(f"No user {name!r}.")
+        user.enabled = enabled
+    return user
+
+
+async def list_tokens(rt: Runtime, user_name: str | None) -> Sequence[tuple[ApiToken, str]]:
+    """One user's tokens, or everyone's, each with its user's name."""
+    async with rt.db.read() as uow:
+        user_id = None
+        if user_name is not None:
+            user = await uow.user_by_name(user_name)
+            if user is None:
+                raise UserNotFound(f"No user {user_name!r}.")
+            user_id = user.id
+        return await uow.tokens_with_owners(user_id)
+
+
+def _check_channel(kind: str, fields: dict[str, Any]) -> None:
+    """Refuse a kind this version lacks, invalid settings, or actions the kind cannot run;
+    fill in the kind's actions when none are given."""
     found = kind_named(kind)
     if found is None:
         raise AccountError(f"Unknown channel kind {kind!r}; this version has: {', '.join(KINDS)}.")
@@ -140,6 +167,10 @@ async def add_channel(rt: Runtime, name: str, kind: str, **fields: Any) -> Chann
                 f"A {kind} channel cannot run {', '.join(not_offered)}; "
                 f"it runs {', '.join(offered)}."
             )
+
+
+async def add_channel(rt: Runtime, name: str, kind: str, **fields: Any) -> Channel:
+    _check_channel(kind, fields)
     async with rt.db.write() as uow:
         if await uow.channel_by_name(name) is not None:
             raise AccountError(f"Channel {name!r} exists already.")
@@ -151,7 +182,65 @@ async def add_channel(rt: Runtime, name: str, kind: str, **fields: Any) -> Chann
 async def list_channels(rt: Runtime) -> list[tuple[Channel, int]]:
     async with rt.db.read() as uow:
         loads = await uow.active_counts()
-        return [(c, loads.get(c.id or 0, 0)) for c in await uow.channels()]
+        shown = [c for c in await uow.channels() if c.removed_at is None]
+        return [(c, loads.get(c.id or 0, 0)) for c in shown]
+
+
+async def _named_channel(uow: UnitOfWork, name: str) -> Channel:
+    channel = await uow.channel_by_name(name)
+    if channel is None or channel.removed_at is not None:
+        raise AccountError(f"No channel {name!r}.")
+    return channel
+
+
+async def edit_channel(
+    rt: Runtime, name: str, config: dict[str, Any], kind: str | None = None, **fields: Any
+) -> Channel:
+    """Change a channel's limits and settings. ``config`` holds the settings to change (a
+    None value drops one), given for channels of ``kind``; the result is checked as `channel
+    add` checks a new one, and the workers use it from their next step (a new configuration
+    makes a new executor client)."""
+    async with rt.db.write() as uow:
+        channel = await _named_channel(uow, name)
+        if kind is not None and kind != channel.kind:
+            raise AccountError(
+                f"Those are settings of a {kind} channel; {name!r} is a {channel.kind} channel."
+            )
+        merged = {**channel.config, **config}
+        merged = {key: value for key, value in merged.items() if value is not None}
+        checked = {"config": merged, "actions": fields.get("actions", channel.actions)}
+        _check_channel(channel.kind, checked)
+        fields["actions"] = checked["actions"]
+        channel.config = merged
+        for field_name, value in fields.items():
+            setattr(channel, field_name, value)
+    return channel
+
+
+async def remove_channel(rt: Runtime, name: str) -> int:
+    """Remove a channel that has no unfinished task; the number of finished ones it ran.
+
+    The row stays, marked removed: finished tasks point at it (tasks.channel_id, a foreign
+    key on both databases) and keep their history, and a removed channel is not "no channel"
+    to the first-start bootstrap, which would otherwise bring the sandbox back. It leaves
+    rotation and every list, and is renamed NAME~removed-ID so that NAME is free again."""
+    now = rt.clock()
+    async with rt.db.write() as uow:
+        channel = await _named_channel(uow, name)
+        assert channel.id is not None
+        await uow.lock_channel(channel.id)  # no submit adds a task to it meanwhile
+        unfinished = await uow.count_by_status(channel.id, UNFINISHED_STATUSES)
+        if unfinished:
+            raise AccountError(
+                f"Channel {name!r} has {unfinished} unfinished task(s). Disable it "
+                f"(`mjgate channel disable {name}`), let them finish, then remove it."
+            )
+        finished = await uow.count_tasks_on(channel.id)
+        take_out_of_service(channel, "removed by the operator", now)
+        channel.removed_at = now
+        suffix = f"~removed-{channel.id}"
+        channel.name = channel.name[: 64 - len(suffix)] + suffix
+    return finished
 
 
 async def set_channel_enabled(rt: Runtime, name: str, enabled: bool, reason: str | None) -> Channel:

@@ -9,22 +9,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from mjgate.db.session import Database
 from mjgate.domain.channels import Channel
 from mjgate.domain.pricing import PriceList
 from mjgate.domain.prompts import BannedWords
 from mjgate.providers.base import Provider
-from mjgate.providers.discord.config import DiscordConfig
-from mjgate.providers.discord.provider import DiscordProvider
-from mjgate.providers.outbound import OutboundFetcher
-from mjgate.providers.relay import RelayProvider
-from mjgate.providers.relay_config import RelayConfig
 from mjgate.providers.resolution import Resolver, system_resolver
-from mjgate.providers.sandbox import SandboxProvider
 from mjgate.services.views import EncodedViews
 from mjgate.settings import Settings
 from mjgate.storage import Storage
+
+if TYPE_CHECKING:
+    from mjgate.providers.outbound import OutboundFetcher
 
 
 def system_clock_ms() -> int:
@@ -70,6 +68,8 @@ class Runtime:
     def outbound(self) -> OutboundFetcher:
         """The one fetcher for everything mjgate downloads on a client's behalf."""
         if self._outbound is None:
+            from mjgate.providers.outbound import OutboundFetcher  # httpx: see _make_provider
+
             self._outbound = OutboundFetcher(resolver=self.resolver)
         return self._outbound
 
@@ -133,14 +133,26 @@ class Runtime:
             await outbound.close()
 
     def _make_provider(self, channel: Channel) -> Provider:
+        # Each executor is imported when a channel of its kind first runs: they bring httpx,
+        # Pillow, PyAV and websockets, which an operator command (`mjgate user list`) never
+        # needs and which cost it most of its start time (README, "Operator CLI").
+        # Their settings classes stay in light modules (providers.kinds checks them).
         if channel.kind == "sandbox":
+            from mjgate.providers.sandbox import SandboxProvider
+
             duration = channel.config.get("duration", self.settings.sandbox_duration)
             return SandboxProvider(float(duration))
         if channel.kind == "relay":
+            from mjgate.providers.relay import RelayProvider
+            from mjgate.providers.relay_config import RelayConfig
+
             return RelayProvider(
                 RelayConfig.from_mapping(channel.config), self.clock, fetcher=self.outbound
             )
         if channel.kind == "discord":
+            from mjgate.providers.discord.config import DiscordConfig
+            from mjgate.providers.discord.provider import DiscordProvider
+
             return DiscordProvider(
                 DiscordConfig.from_mapping(channel.config), on_news=lambda: self.poll_soon()
             )

@@ -70,7 +70,7 @@ async def test_an_operator_adds_an_account_from_the_simulator_and_imagines(
     listed = _run(env, "channel", "list")
     line = next(x for x in listed.stdout.splitlines() if x.startswith("acc1"))
     assert "discord" in line and "enabled" in line and TOKEN not in listed.stdout
-    assert f"token {TOKEN[:4]}…{TOKEN[-2:]}" in line
+    assert f"token={TOKEN[:4]}…{TOKEN[-2:]}" in line
 
     server = start(env, logs, "serve", "serve")
     procs.append(server)

@@ -13,7 +13,16 @@ from mjgate.api.front import FastRoutes, Frame, Step, through
 from mjgate.api.limits import JsonBodies
 from mjgate.api.rate_limit_step import RateLimitStep
 from mjgate.api.responses import JsonResponse
-from mjgate.api.routes import admin, files, health, metrics, relay_callbacks, submit, tasks
+from mjgate.api.routes import (
+    admin,
+    docs,
+    files,
+    health,
+    metrics,
+    relay_callbacks,
+    submit,
+    tasks,
+)
 from mjgate.services.runtime import Runtime
 
 DESCRIPTION = """\
@@ -54,6 +63,9 @@ def fastapi_app(rt: Runtime) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         default_response_class=JsonResponse,
+        # Served by api.routes.docs with assets of our own, not FastAPI's CDN-loaded pages.
+        docs_url=None,
+        redoc_url=None,
         # A trailing slash is a 404 envelope like any unknown path, not a bodiless 307 to a
         # Location built from the Host header.
         redirect_slashes=False,
@@ -71,6 +83,7 @@ def fastapi_app(rt: Runtime) -> FastAPI:
     app.include_router(relay_callbacks.router, prefix="/mj")
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(docs.router)
     # FastAPI's own 500 net, inside Starlette's ServerErrorMiddleware (which would answer a
     # plain-text 500 first); the front's net covers everything in front of FastAPI.
     app.add_middleware(CatchUnexpected)

@@ -32,9 +32,7 @@ def envelope(code: int, description: str, result: Any = None, **properties: Any)
 
 def error_response(error: MjgateError) -> JsonResponse:
     properties = dict(error.properties)
-    # Every error (an HTTP status of 400 or more) carries a sentence for people; a refusal
-    # answered with 200 (23 queue full, 24 banned) keeps the properties clients know.
-    if isinstance(error, RequestRejected) or error.mj_code in (3, 9) or error.http_status >= 400:
+    if isinstance(error, RequestRejected) or error.mj_code in (3, 9):
         properties.setdefault("message", error.message)
     body = envelope(error.mj_code, error.error_id, None, **properties)
     busy = isinstance(error, QueueFull | ServerBusy)

@@ -207,16 +207,24 @@ class UploadAnswer(Answer):
 
 
 class ErrorProperties(Open):
-    message: str = Field(description="A sentence for people.")
+    model_config = ConfigDict(json_schema_extra=left_out_when_absent("message", "retryAfter"))
+
+    message: str | None = Field(
+        None,
+        description="A sentence for people; on every error but code 23 (rate_limited,"
+        " server_busy).",
+    )
+    retry_after: int | None = Field(
+        None, description="429 rate_limited: the seconds also in the Retry-After header."
+    )
 
 
 class ErrorEnvelope(Answer):
     """Every error (PROTOCOL §1–2): ``description`` is the error id clients match on."""
 
-    code: int = Field(
+    code: Literal[3, 4, 9, 23] = Field(
         description="3 task not found; 4 refused before any work; 9 internal or no channel;"
-        " 23 rate limited or busy (with Retry-After).",
-        examples=[4],
+        " 23 rate limited or busy (with Retry-After)."
     )
     description: str = Field(description="The error id.", examples=["prompt_is_required"])
     result: None

@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 import mjgate.errors
 from mjgate.api.answers import ErrorEnvelope, SubmitAnswer
-from mjgate.api.errors import error_response
+from mjgate.api.errors import RETRY_AFTER_SECONDS, error_response
 from mjgate.api.rate_limit_step import request_kind
 from mjgate.api.routes_table import Credentials, route_of
 from mjgate.errors import (
@@ -118,7 +118,8 @@ def errors(*kinds: type[MjgateError]) -> Responses:
 
 
 def _example_of(kind: type[MjgateError]) -> dict[str, Any]:
-    body: dict[str, Any] = orjson.loads(error_response(kind()).body)
+    error = kind(retryAfter=int(RETRY_AFTER_SECONDS)) if kind is RateLimited else kind()
+    body: dict[str, Any] = orjson.loads(error_response(error).body)
     return body
 
 

@@ -24,6 +24,7 @@ from mjgate.errors import (
     DeliveryNotRetryable,
     Forbidden,
     PriceKeyInvalid,
+    QuotaNotEnough,
     UserNotFound,
 )
 from mjgate.services import accounts, deliveries, pricing, quota
@@ -132,7 +133,7 @@ async def create_token(name: str, body: NewTokenBody, rt: RuntimeDep, _: AdminDe
     response_model=None,
     responses={
         **ok(answers.Balance, example=answers.EXAMPLES["balance"]),
-        **errors(UserNotFound, AmountOutOfRange),
+        **errors(AccountError, UserNotFound, AmountOutOfRange, QuotaNotEnough),
     },
 )
 async def add_quota(name: str, body: QuotaBody, rt: RuntimeDep, _: AdminDep) -> Json:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from support import Gateway
 
 CONTRACT_PATHS = {
@@ -39,9 +41,36 @@ async def test_openapi_documents_every_contract_route(gateway: Gateway) -> None:
     assert len(operation_ids) == len(set(operation_ids))
 
 
-async def test_docs_page_and_health(gateway: Gateway) -> None:
-    docs = await gateway.http.get("/docs")
-    assert docs.status_code == 200
-    assert "swagger" in docs.text.lower()
+ASSET_TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
+
+
+async def test_docs_pages_load_only_our_own_assets(gateway: Gateway) -> None:
+    """Swagger UI and ReDoc work offline: every URL on the pages is ours, and answers."""
+    for page, marker in (("/docs", "SwaggerUIBundle"), ("/redoc", "<redoc")):
+        response = await gateway.http.get(page)
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/html")
+        assert marker in response.text
+        urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*["']([^"']+)["']""", response.text)
+        assert urls, response.text
+        assert "/openapi.json" in urls
+        for url in urls:
+            assert url.startswith("/"), f"{page} loads {url} from elsewhere"
+            assert "//" not in url, url
+        assert "http://" not in response.text and "https://" not in response.text
+        for url in urls:
+            if url == "/openapi.json":
+                continue
+            asset = await gateway.http.get(url)
+            assert asset.status_code == 200, url
+            suffix = url[url.rindex(".") :]
+            assert asset.headers["content-type"].startswith(ASSET_TYPES[suffix]), url
+            assert len(asset.content) > 1000, url
+    unknown = await gateway.http.get("/docs/assets/LICENSE")
+    assert unknown.status_code == 404
+    assert unknown.json()["description"] == "not_found"
+
+
+async def test_health(gateway: Gateway) -> None:
     assert (await gateway.http.get("/healthz")).json() == {"status": "ok"}
     assert (await gateway.http.get("/readyz")).json() == {"status": "ok"}

@@ -1,5 +1,6 @@
 """Every route the app serves, fuzzed from its own ``/openapi.json``: never a 500, never HTML,
-every error a JSON envelope.
+every error a JSON envelope, and every answer one the spec declares for that operation, its
+body valid under the declared schema (``openapi_check``).
 
 The operations come from the spec the running app publishes; to them are added the routes it
 keeps out of the spec: each mode prefix (``/mj-fast``, ``/mj-relax``, ``/mj-turbo``) of the
@@ -25,6 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from openapi_check import check_against_spec
 from server_thread import ServerThread, finished
 from support import ADMIN_TOKEN, make_settings
 
@@ -245,6 +247,8 @@ def test_every_route(target: Target, data: st.DataObject) -> None:
         op.method.upper(), path, params=query, content=content, headers=headers
     )
     check(op.method, path, response)
+    if (op.method, op.path) not in UNLISTED:
+        check_against_spec(target.spec, op.method, op.path, response)
 
 
 def test_the_fuzz_reaches_every_kind_of_route(target: Target) -> None:

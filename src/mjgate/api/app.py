@@ -11,9 +11,19 @@ from mjgate.api.deps import MODE_PREFIXES
 from mjgate.api.errors import CatchUnexpected, install_error_handlers
 from mjgate.api.front import FastRoutes, Frame, Step, through
 from mjgate.api.limits import JsonBodies
+from mjgate.api.openapi import openapi_document
 from mjgate.api.rate_limit_step import RateLimitStep
 from mjgate.api.responses import JsonResponse
-from mjgate.api.routes import admin, files, health, metrics, relay_callbacks, submit, tasks
+from mjgate.api.routes import (
+    admin,
+    docs,
+    files,
+    health,
+    metrics,
+    relay_callbacks,
+    submit,
+    tasks,
+)
 from mjgate.services.runtime import Runtime
 
 DESCRIPTION = """\
@@ -21,6 +31,12 @@ mjgate speaks the midjourney-proxy `/mj` protocol. Authenticate with
 `Authorization: Bearer <token>` or `mj-api-secret: <token>`. Every route also answers under
 `/mj-fast/mj/...`, `/mj-relax/mj/...` and `/mj-turbo/mj/...`, which set the task's mode.
 The built-in `sandbox` channel simulates Midjourney offline; it is not Midjourney.
+
+Every answer is JSON except image and video bytes. Every error is the envelope
+`{"code", "description": "<error id>", "result": null, "properties": {"message"}}` with its
+real HTTP status; besides those listed per operation, an unknown path answers 404
+`not_found` and a method a path does not take 405 `method_not_allowed`. Submits answer HTTP
+200 with `code` 1, 21 or 22 (a task was made) or 23 or 24 (refused, nothing charged).
 """
 
 
@@ -54,14 +70,22 @@ def fastapi_app(rt: Runtime) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         default_response_class=JsonResponse,
+        # Served by api.routes.docs with assets of our own, not FastAPI's CDN-loaded pages.
+        docs_url=None,
+        redoc_url=None,
         # A trailing slash is a 404 envelope like any unknown path, not a bodiless 307 to a
         # Location built from the Host header.
         redirect_slashes=False,
+        # operationIds are the handlers' names (imagine, fetch, list_by_condition): what a
+        # client generated from the document calls its methods.
+        generate_unique_id_function=lambda route: route.name,
         # mjgate exports no OpenTelemetry; left on, FastAPI asks the global providers
         # whether it should, on every request (a tenth of a polled read's time).
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = rt
+    # The document says what the front door does too: security, the real error statuses.
+    app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     for router in (submit.router, tasks.router, files.router):
         app.include_router(router, prefix="/mj")
@@ -71,6 +95,7 @@ def fastapi_app(rt: Runtime) -> FastAPI:
     app.include_router(relay_callbacks.router, prefix="/mj")
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(docs.router)
     # FastAPI's own 500 net, inside Starlette's ServerErrorMiddleware (which would answer a
     # plain-text 500 first); the front's net covers everything in front of FastAPI.
     app.add_middleware(CatchUnexpected)

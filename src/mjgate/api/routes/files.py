@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
 from mjgate.api.deps import RuntimeDep
+from mjgate.api.openapi import errors
 from mjgate.errors import RouteNotFound
 from mjgate.storage import StoredFileMissing
 
@@ -13,7 +14,21 @@ router = APIRouter(tags=["files"])
 CACHE_FOREVER = "public, max-age=31536000, immutable"
 
 
-@router.get("/image/{key:path}", summary="A stored image or video (no token needed)")
+@router.get(
+    "/image/{key:path}",
+    summary="A stored image or video (no token needed)",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "description": "The file, with a long-lived Cache-Control and an ETag",
+            "content": {
+                kind: {"schema": {"type": "string", "format": "binary"}}
+                for kind in ("image/png", "image/jpeg", "image/webp", "image/gif", "video/mp4")
+            },
+        },
+        **errors(RouteNotFound),
+    },
+)
 @router.head("/image/{key:path}", include_in_schema=False)
 async def stored_file(key: str, rt: RuntimeDep, sig: str = "", exp: str = "0") -> FileResponse:
     # A malformed expiry is just another invalid link: 404 like the rest, never a 400. Only

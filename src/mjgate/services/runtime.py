@@ -20,6 +20,12 @@ from mjgate.providers.relay import RelayProvider
 from mjgate.providers.relay_config import RelayConfig
 from mjgate.providers.resolution import Resolver, system_resolver
 from mjgate.providers.sandbox import SandboxProvider
+from mjgate.providers.translators import (
+    OPENAI_BASE_URL,
+    ChatTranslator,
+    DeepLTranslator,
+    Translator,
+)
 from mjgate.services.views import EncodedViews
 from mjgate.settings import Settings
 from mjgate.storage import Storage
@@ -59,6 +65,7 @@ class Runtime:
     resolver: Resolver = system_resolver
     _providers: dict[tuple[int, str], Provider] = field(default_factory=dict)
     _outbound: OutboundFetcher | None = None
+    _translator: Translator | None = None
 
     @property
     def outbound(self) -> OutboundFetcher:
@@ -66,6 +73,25 @@ class Runtime:
         if self._outbound is None:
             self._outbound = OutboundFetcher(resolver=self.resolver)
         return self._outbound
+
+    @property
+    def translator(self) -> Translator | None:
+        """The prompt translator the settings name, or None when translation is off."""
+        settings = self.settings
+        if self._translator is None and settings.translate_provider != "off":
+            key = settings.translator_key()
+            if settings.translate_provider == "deepl":
+                self._translator = DeepLTranslator(
+                    settings.translate_base_url, key, settings.translate_timeout
+                )
+            else:
+                self._translator = ChatTranslator(
+                    settings.translate_base_url or OPENAI_BASE_URL,
+                    key,
+                    settings.translate_model,
+                    settings.translate_timeout,
+                )
+        return self._translator
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -96,6 +122,9 @@ class Runtime:
         if self._outbound is not None:
             outbound, self._outbound = self._outbound, None
             await outbound.close()
+        if self._translator is not None:
+            translator, self._translator = self._translator, None
+            await translator.close()
 
     def _make_provider(self, channel: Channel) -> Provider:
         if channel.kind == "sandbox":

@@ -96,6 +96,10 @@ class Draft:
     custom_id: str | None = None
     modal: bool = False
     final_prompt: str | None = None
+    # The prompt in English when it was translated (services.translation): what the channel
+    # gets; ``prompt`` stays as the user typed it.
+    prompt_en: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
     # For descriptions that name the new task's own id (``/blend <id> 2``).
     description_for: Callable[[str], str] | None = None
 
@@ -229,7 +233,7 @@ async def create_task(
         mode=mode,
         bot_type=bot_type,
         prompt=draft.prompt,
-        prompt_en=draft.prompt,
+        prompt_en=draft.prompt_en or draft.prompt,
         description=draft.description_for(task_id) if draft.description_for else draft.description,
         state=state,
         custom_id=draft.custom_id,
@@ -240,7 +244,10 @@ async def create_task(
         params=params,
         buttons=[],
         result={},
-        properties={"finalPrompt": draft.final_prompt or draft.prompt},
+        properties={
+            "finalPrompt": draft.final_prompt or draft.prompt_en or draft.prompt,
+            **draft.properties,
+        },
         updated_at=now,
     )
     refusals: list[HandOver] = []
@@ -262,7 +269,7 @@ async def create_task(
             if outcome.refusal == Refusal.BANNED:
                 found = outcome.properties or {}
                 raise BannedPrompt(
-                    promptEn=found.get("promptEn") or task.prompt,
+                    promptEn=found.get("promptEn") or task.prompt_en,
                     bannedWord=found.get("bannedWord") or "",
                 )
             if outcome.refusal is not None:

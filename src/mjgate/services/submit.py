@@ -118,10 +118,12 @@ MAX_PROMPT_CHARS = 6000
 
 
 def check_prompt(rt: Runtime, prompt: str) -> None:
-    """A too long prompt is a 400; banned words refuse the submit with code 24. Both before
-    anything is created or charged."""
+    """A too long prompt (or one holding NUL) is a 400; banned words refuse the submit with
+    code 24. Both before anything is created or charged."""
     if len(prompt) > MAX_PROMPT_CHARS:
         raise PromptTooLong()
+    if "\x00" in prompt:  # legal JSON, but no text: PostgreSQL refuses it in a text column
+        raise BindRequestBodyFailed("A prompt cannot hold a NUL character.")
     word = rt.banned_words.find(prompt)
     if word is not None:
         raise BannedPrompt(promptEn=prompt, bannedWord=word)

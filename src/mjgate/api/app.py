@@ -13,7 +13,16 @@ from mjgate.api.front import FastRoutes, Frame, Step, through
 from mjgate.api.limits import JsonBodies
 from mjgate.api.rate_limit_step import RateLimitStep
 from mjgate.api.responses import JsonResponse
-from mjgate.api.routes import admin, files, health, metrics, relay_callbacks, submit, tasks
+from mjgate.api.routes import (
+    admin,
+    files,
+    health,
+    metrics,
+    openai_images,
+    relay_callbacks,
+    submit,
+    tasks,
+)
 from mjgate.services.runtime import Runtime
 
 DESCRIPTION = """\
@@ -69,6 +78,7 @@ def fastapi_app(rt: Runtime) -> FastAPI:
             app.include_router(router, prefix=f"{prefix}/mj", include_in_schema=False)
     app.include_router(admin.router, prefix="/mj")
     app.include_router(relay_callbacks.router, prefix="/mj")
+    app.include_router(openai_images.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     # FastAPI's own 500 net, inside Starlette's ServerErrorMiddleware (which would answer a

@@ -27,11 +27,12 @@ from support import (
     serve_with,
     update_channel,
 )
+from translator_server import translator_server
 
 
-def client_for(served: ServedApp, key: str = ADMIN_TOKEN) -> openai.AsyncOpenAI:
-    # max_retries=0: a test sees each answer; the retry advice is checked on its header.
-    return openai.AsyncOpenAI(base_url=f"{served.base_url}/v1", api_key=key, max_retries=0)
+def client_for(served: ServedApp, key: str = ADMIN_TOKEN, retries: int = 0) -> openai.AsyncOpenAI:
+    # max_retries=0 unless asked: a test sees each answer.
+    return openai.AsyncOpenAI(base_url=f"{served.base_url}/v1", api_key=key, max_retries=retries)
 
 
 async def test_urls_of_the_grids_images_charged_as_an_imagine(served: ServedApp) -> None:
@@ -185,7 +186,8 @@ async def test_a_slow_task_times_out_naming_it_and_goes_on(
 ) -> None:
     async with serve_with(tmp_path, database_url, openai_wait_seconds=0.5) as served:
         await update_channel(served.runtime, duration=30)
-        async with client_for(served) as client:
+        # The client's own retries stay on: x-should-retry: false keeps it from a second task.
+        async with client_for(served, retries=2) as client:
             with pytest.raises(openai.APIStatusError) as caught:
                 await client.images.generate(prompt="a slow cat")
         error = _error(caught.value)
@@ -215,3 +217,21 @@ async def test_a_nul_in_the_prompt_is_400_on_both_apis(served: ServedApp) -> Non
         v1 = await gw.post("/v1/images/generations", {"prompt": "a\u0000b"})
     assert mj.status_code == 400 and mj.json()["code"] == 4
     assert v1.status_code == 400 and v1.json()["error"]["type"] == "invalid_request_error"
+
+
+async def test_a_chinese_prompt_is_translated_and_revised_prompt_says_so(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with (
+        translator_server() as translator,
+        serve_with(
+            tmp_path,
+            database_url,
+            translate_provider="openai",
+            translate_base_url=translator.base_url,
+        ) as served,
+        client_for(served) as client,
+    ):
+        answer = await client.images.generate(prompt="一只猫", size="1024x1536")
+    assert answer.data is not None
+    assert [i.revised_prompt for i in answer.data] == ["a cat --ar 2:3"]

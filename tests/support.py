@@ -291,4 +291,5 @@ async def serve_with(
         async with serve_app(runtime) as served:
             yield served
     finally:
+        await runtime.close_providers()
         await runtime.db.dispose()

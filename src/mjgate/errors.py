@@ -340,6 +340,22 @@ class NoAvailableChannel(MjgateError):
     error_id = "no_available_channel"
 
 
+class TaskStillRunning(MjgateError):
+    """The task did not finish in the time this request waits; it goes on."""
+
+    mj_code = 9
+    http_status = 504
+    error_id = "task_still_running"
+
+
+class TaskFailed(MjgateError):
+    """The task failed."""
+
+    mj_code = 9
+    http_status = 502
+    error_id = "task_failed"
+
+
 class ProviderError(MjgateError):
     """The executor failed."""
 

@@ -10,9 +10,9 @@ import os
 import secrets
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -175,6 +175,38 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Price overrides, e.g. {"IMAGINE": 120, "VIDEO:RELAX": 500}.',
     )
+    # Prompt translation (services.translation): off unless a translator is named.
+    translate_provider: Literal["off", "openai", "deepl"] = Field(
+        "off",
+        description="Translate prompts with CJK text before they go to a channel: off, openai "
+        "(any OpenAI-compatible chat-completions endpoint) or deepl.",
+    )
+    translate_base_url: str | None = Field(
+        None,
+        description="The translator's base URL; default: https://api.openai.com/v1 for openai, "
+        "DeepL's free or pro API (by the key: free keys end in :fx) for deepl.",
+    )
+    translate_key: SecretStr | None = Field(
+        None, description="The translator's API key (never logged)."
+    )
+    translate_key_file: Path | None = Field(
+        None, description="A file holding the translator's API key, instead of translate_key."
+    )
+    translate_model: str = Field(
+        "gpt-4o-mini", description="The chat model that translates (provider openai)."
+    )
+    translate_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a translation may take; past it the prompt goes as written.",
+    )
+    # OpenAI-style images (api.routes.openai_images).
+    openai_wait_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="Seconds POST /v1/images/generations waits for its task before answering "
+        "a timeout (the task goes on).",
+    )
 
     @field_validator("admin_token")
     @classmethod
@@ -216,6 +248,14 @@ class Settings(BaseSettings):
     @property
     def storage_dir(self) -> Path:
         return self.data_dir / "files"
+
+    def translator_key(self) -> str:
+        """The translator's key: ``translate_key``, else the key file's text, else ''."""
+        if self.translate_key is not None:
+            return self.translate_key.get_secret_value().strip()
+        if self.translate_key_file is not None:
+            return self.translate_key_file.read_text(encoding="utf-8").strip()
+        return ""
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -176,8 +176,24 @@ def fill(template: str, values: dict[str, Any]) -> str:
     return re.sub(r"{(\w+)}", one, template)
 
 
+def check_openai(response: httpx.Response, where: str) -> None:
+    """OpenAI-style routes answer OpenAI's error shape; a task that failed or outlived the
+    wait is a 502 / 504 and no channel a 503, never a 500."""
+    assert response.status_code != 500 and response.status_code < 505, where
+    assert response.headers.get("content-type", "").startswith("application/json"), where
+    body = response.json()
+    if response.is_success:
+        return
+    assert set(body) == {"error"}, where
+    assert set(body["error"]) >= {"message", "type", "param", "code"}, where
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"], where
+
+
 def check(method: str, path: str, response: httpx.Response) -> None:
     where = f"{method.upper()} {path}: {response.status_code} {response.text[:300]}"
+    if path.startswith("/v1/"):
+        check_openai(response, where)
+        return
     assert response.status_code < 500, where
     content_type = response.headers.get("content-type", "")
     assert "html" not in content_type, where

@@ -23,7 +23,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mjgate.api.deps import CALLER
-from mjgate.api.errors import error_response
+from mjgate.api.errors import error_response_at
 from mjgate.api.routes_table import BODY, ROUTE, Credentials, Route, route_of
 from mjgate.errors import ImageTooLarge, MjgateError, ServerBusy, TaskNotFound, Unauthorized
 from mjgate.services.auth import authenticate, token_from_headers
@@ -168,6 +168,6 @@ class Admission:
 
 async def _refuse(error: MjgateError, scope: Scope, receive: Receive, send: Send) -> None:
     """The envelope, on a connection then closed: the rest of the body is not read."""
-    response = error_response(error)
+    response = error_response_at(scope["path"], error)
     response.headers["connection"] = "close"
     await response(scope, receive, send)

@@ -20,6 +20,7 @@ from mjgate.api.routes import (
     files,
     health,
     metrics,
+    openai_images,
     relay_callbacks,
     submit,
     tasks,
@@ -93,6 +94,7 @@ def fastapi_app(rt: Runtime) -> FastAPI:
             app.include_router(router, prefix=f"{prefix}/mj", include_in_schema=False)
     app.include_router(admin.router, prefix="/mj")
     app.include_router(relay_callbacks.router, prefix="/mj")
+    app.include_router(openai_images.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(docs.router)

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mjgate.api.openai_errors import is_openai_path, openai_error_response
 from mjgate.api.responses import JsonResponse
 from mjgate.errors import (
     BindRequestBodyFailed,
@@ -40,21 +41,34 @@ def error_response(error: MjgateError) -> JsonResponse:
     return JsonResponse(body, status_code=error.http_status, headers=headers)
 
 
-async def _on_mjgate_error(_request: Request, exc: Exception) -> JsonResponse:
+def error_response_at(path: str, error: MjgateError) -> JsonResponse:
+    """The error in the shape the path's clients read: OpenAI's under /v1, else the envelope."""
+    if is_openai_path(path):
+        return openai_error_response(error)
+    return error_response(error)
+
+
+async def _on_mjgate_error(request: Request, exc: Exception) -> JsonResponse:
     assert isinstance(exc, MjgateError)
-    return error_response(exc)
+    return error_response_at(request.scope["path"], exc)
 
 
-async def _on_validation_error(_request: Request, exc: Exception) -> JsonResponse:
+async def _on_validation_error(request: Request, exc: Exception) -> JsonResponse:
     assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0].get("loc", ()) if exc.errors() else ()
+    param = ".".join(str(p) for p in first[1:]) or None
     problems = "; ".join(
         f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'body'}: {e.get('msg', '')}"
         for e in exc.errors()[:5]
     )
-    return error_response(BindRequestBodyFailed(problems or None))
+    error = BindRequestBodyFailed(problems or None)
+    path = request.scope["path"]
+    if is_openai_path(path):
+        error.properties["param"] = param
+    return error_response_at(path, error)
 
 
-async def _on_http_error(_request: Request, exc: Exception) -> JsonResponse:
+async def _on_http_error(request: Request, exc: Exception) -> JsonResponse:
     assert isinstance(exc, StarletteHTTPException)
     error: MjgateError
     if exc.status_code == 404:
@@ -67,7 +81,7 @@ async def _on_http_error(_request: Request, exc: Exception) -> JsonResponse:
         error = BindRequestBodyFailed(str(exc.detail))
     else:
         error = MjgateError()
-    response = error_response(error)
+    response = error_response_at(request.scope["path"], error)
     if exc.status_code not in (404, 405, 413) and exc.status_code < 500:
         response.status_code = exc.status_code
     return response
@@ -75,7 +89,9 @@ async def _on_http_error(_request: Request, exc: Exception) -> JsonResponse:
 
 async def _on_unexpected(request: Request, exc: Exception) -> JsonResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(MjgateError("The server failed; the error was logged."))
+    return error_response_at(
+        request.scope["path"], MjgateError("The server failed; the error was logged.")
+    )
 
 
 class CatchUnexpected:
@@ -107,7 +123,9 @@ class CatchUnexpected:
 def server_failed(scope: Scope, exc: Exception) -> JsonResponse:
     """The 500 envelope for an error nobody expected, logged with its path."""
     log.exception("unexpected error on %s", scope.get("path"), exc_info=exc)
-    return error_response(MjgateError("The server failed; the error was logged."))
+    return error_response_at(
+        scope.get("path", ""), MjgateError("The server failed; the error was logged.")
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mjgate.api.errors import error_response, server_failed
+from mjgate.api.errors import error_response_at, server_failed
 from mjgate.api.polled_routes import PolledReads
 from mjgate.api.routes_table import ROUTE, route_of
 from mjgate.api.text_submits import TextSubmits
@@ -109,9 +109,8 @@ class Frame:
 
 
 async def _failed(scope: Scope, receive: Receive, send: Send) -> None:
-    await error_response(MjgateError("The server failed; the error was logged."))(
-        scope, receive, send
-    )
+    failed = MjgateError("The server failed; the error was logged.")
+    await error_response_at(scope["path"], failed)(scope, receive, send)
 
 
 class FastRoutes:

@@ -1,9 +1,10 @@
 """Rate limits, answered before anything else runs (the fast paths included).
 
-Every request is a *read* or a *submit* (``POST /mj/submit/*`` and the face swap, under any
-mode prefix), each with its own budget (``services.rate_limiter``). It counts under its
-token once this process has seen that token accepted; otherwise (no token, or one not yet
-known good) under the client's address, with the anonymous limits. Health probes, metrics
+Every request is a *read* or a *submit* (``POST /mj/submit/*``, the face swap, under any
+mode prefix, and ``POST /v1/images/generations``), each with its own budget
+(``services.rate_limiter``). It counts under its token once this process has seen that
+token accepted; otherwise (no token, or one not yet known good) under the client's address,
+with the anonymous limits. Health probes, metrics
 and relay callbacks (signed by our upstream, which polls us otherwise) are not limited.
 Over the limit: HTTP 429, code 23, ``rate_limited``, and ``Retry-After`` in whole seconds.
 
@@ -19,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mjgate.api.admission import request_token
 from mjgate.api.client_address import client_address
-from mjgate.api.errors import error_response
+from mjgate.api.errors import error_response_at
 from mjgate.api.polled_routes import unprefixed
 from mjgate.domain.rate_limits import Rate, rate_or_none, retry_after_seconds
 from mjgate.errors import RateLimited
@@ -28,7 +29,7 @@ from mjgate.services.runtime import Runtime
 
 READ, SUBMIT = "read", "submit"
 _UNLIMITED_PREFIXES = ("/mj/relay/callback/", "/healthz", "/readyz", "/metrics")
-_SUBMIT_PATHS = ("/mj/submit/", "/mj/insight-face/swap")
+_SUBMIT_PATHS = ("/mj/submit/", "/mj/insight-face/swap", "/v1/images/")
 # Routes under /mj that answer without a token: their 2xx proves nothing about one.
 _NOT_AUTHENTICATING = ("/mj/image/", "/mj/relay/")
 
@@ -48,7 +49,7 @@ def proves_token(scope: Scope) -> bool:
     path = unprefixed(scope["path"])
     return (
         scope["method"] in ("GET", "POST")
-        and path.startswith("/mj/")
+        and path.startswith(("/mj/", "/v1/"))
         and not path.startswith(_NOT_AUTHENTICATING)
     )
 
@@ -121,6 +122,6 @@ class RateLimitStep:
 
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, seconds: int) -> None:
-        response = error_response(RateLimited(retryAfter=seconds))
+        response = error_response_at(scope["path"], RateLimited(retryAfter=seconds))
         response.headers["Retry-After"] = str(seconds)
         await response(scope, receive, send)

@@ -46,6 +46,8 @@ _EXACT = {
     ("POST", "/mj/task/list-by-ids"): _LIST,
     ("POST", "/mj/submit/imagine"): Route("imagine", "submit", Credentials.TOKEN, None),
     ("POST", "/mj/submit/shorten"): Route("shorten", "submit", Credentials.TOKEN, SMALL_BODY),
+    # OpenAI-style images (api.routes.openai_images): a JSON body with a prompt, no images.
+    ("POST", "/v1/images/generations"): Route("", "submit", Credentials.TOKEN, SMALL_BODY),
 }
 # Submits whose bodies are text only; the others may carry images (base64).
 _TEXT_SUBMITS = frozenset({"action", "change", "simple-change"})
@@ -92,4 +94,6 @@ def route_of(method: str, path: str) -> Route:
         return _ADMIN
     if path.startswith("/mj/relay/callback/") and path.count("/") == 5:
         return _RELAY
+    if path.startswith("/v1/"):  # /v1/models and whatever an OpenAI client tries
+        return _READ
     return _OTHER

@@ -106,6 +106,41 @@ def split_prompt(prompt: str) -> tuple[list[str], list[PromptFlag]]:
     return words, flags
 
 
+@dataclass(frozen=True)
+class FlagSpan:
+    """Where one ``--flag [value]`` stands in a prompt, as ``split_prompt`` reads it."""
+
+    name: str
+    start: int
+    name_end: int  # the end of the ``--flag`` word itself
+    end: int  # the end of its value (``name_end`` when it has none)
+
+
+_WORD = re.compile(r"\S+")
+
+
+def flag_spans(prompt: str) -> list[FlagSpan]:
+    """Each flag's place in ``prompt``, by the same rules as ``split_prompt``."""
+    spans: list[FlagSpan] = []
+    words = list(_WORD.finditer(prompt))
+    i = 0
+    while i < len(words):
+        name = _flag_name(words[i].group())
+        i += 1
+        if name is None:
+            continue
+        start, name_end = words[i - 1].start(), words[i - 1].end()
+        end = name_end
+        if name not in _SWITCHES:
+            while i < len(words) and _flag_name(words[i].group()) is None:
+                end = words[i].end()
+                i += 1
+                if prompt[end - 1] != ",":
+                    break
+        spans.append(FlagSpan(name, start, name_end, end))
+    return spans
+
+
 def prompt_flags(prompt: str) -> list[PromptFlag]:
     return split_prompt(prompt)[1]
 

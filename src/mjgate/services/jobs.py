@@ -27,7 +27,8 @@ def job_for(rt: Runtime, task: Task) -> ProviderJob:
         task_id=task.id,
         action=task.action,
         mode=task.mode,
-        prompt=task.prompt,
+        # A translated prompt goes in English (services.translation).
+        prompt=task.prompt_en if task.properties.get("finalZhPrompt") else task.prompt,
         params=params,
         started_at=task.start_time or rt.clock(),
         load_inputs=load,

@@ -23,6 +23,7 @@ from mjgate.storage import Storage
 
 if TYPE_CHECKING:
     from mjgate.providers.outbound import OutboundFetcher
+    from mjgate.providers.translators import Translator
 
 
 def system_clock_ms() -> int:
@@ -63,6 +64,7 @@ class Runtime:
     _retired: list[Provider] = field(default_factory=list)
     _closing: set[asyncio.Task[None]] = field(default_factory=set)
     _outbound: OutboundFetcher | None = None
+    _translator: Translator | None = None
 
     @property
     def outbound(self) -> OutboundFetcher:
@@ -72,6 +74,32 @@ class Runtime:
 
             self._outbound = OutboundFetcher(resolver=self.resolver)
         return self._outbound
+
+    @property
+    def translator(self) -> Translator | None:
+        """The prompt translator the settings name, or None when translation is off."""
+        settings = self.settings
+        if self._translator is None and settings.translate_provider != "off":
+            # httpx: imported when first used, as the executors are (see _make_provider).
+            from mjgate.providers.translators import (
+                OPENAI_BASE_URL,
+                ChatTranslator,
+                DeepLTranslator,
+            )
+
+            key = settings.translator_key()
+            if settings.translate_provider == "deepl":
+                self._translator = DeepLTranslator(
+                    settings.translate_base_url, key, settings.translate_timeout
+                )
+            else:
+                self._translator = ChatTranslator(
+                    settings.translate_base_url or OPENAI_BASE_URL,
+                    key,
+                    settings.translate_model,
+                    settings.translate_timeout,
+                )
+        return self._translator
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -131,6 +159,9 @@ class Runtime:
         if self._outbound is not None:
             outbound, self._outbound = self._outbound, None
             await outbound.close()
+        if self._translator is not None:
+            translator, self._translator = self._translator, None
+            await translator.close()
 
     def _make_provider(self, channel: Channel) -> Provider:
         # Each executor is imported when a channel of its kind first runs: they bring httpx,

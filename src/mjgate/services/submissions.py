@@ -30,6 +30,7 @@ from mjgate.services.submit import (
     check_prompt,
     create_task,
 )
+from mjgate.services.translation import translate_draft
 from mjgate.services.views import absolute_url
 
 DIMENSIONS = ("PORTRAIT", "SQUARE", "LANDSCAPE")
@@ -45,6 +46,15 @@ def _prompt(value: object, *, required: bool = True) -> str:
     if required and not value:
         raise PromptIsRequired()
     return value
+
+
+async def _create(
+    rt: Runtime, caller: Caller, options: SubmitOptions, draft: Draft
+) -> SubmitAnswer:
+    """New work's prompt is translated when it needs it (a follow-up keeps its parent's)."""
+    if draft.parent is None:
+        await translate_draft(rt, draft)
+    return await create_task(rt, caller, options, draft)
 
 
 def _image_list(value: object) -> list[object]:
@@ -65,7 +75,7 @@ async def submit_imagine(
     draft.params["op"] = "imagine"
     for n, item in enumerate(references[:5]):
         draft.new_inputs[f"ref{n}"] = await inputs.decode_off_loop(rt, item)
-    return await create_task(rt, caller, options, draft)
+    return await _create(rt, caller, options, draft)
 
 
 async def submit_blend(
@@ -95,7 +105,7 @@ async def submit_blend(
         draft.new_inputs[f"image{n}"] = image
     count = len(images)
     draft.description_for = lambda task_id: f"/blend {task_id} {count}"
-    return await create_task(rt, caller, options, draft)
+    return await _create(rt, caller, options, draft)
 
 
 async def submit_describe(
@@ -123,7 +133,7 @@ async def submit_describe(
     else:
         raise Base64IsRequired()
     draft.description_for = lambda task_id: f"/describe {task_id}.png"
-    return await create_task(rt, caller, options, draft)
+    return await _create(rt, caller, options, draft)
 
 
 async def submit_shorten(
@@ -133,7 +143,7 @@ async def submit_shorten(
     check_prompt(rt, text)
     draft = Draft(TaskAction.SHORTEN, prompt=text, description=f"/shorten {text}")
     draft.params["op"] = "shorten"
-    return await create_task(rt, caller, options, draft)
+    return await _create(rt, caller, options, draft)
 
 
 async def _attach_image(rt: Runtime, draft: Draft, role: str, value: object) -> None:
@@ -163,7 +173,7 @@ async def submit_edits(
     await _attach_image(rt, draft, "image", image)
     if mask_base64:
         draft.new_inputs["mask"] = await inputs.decode_off_loop(rt, mask_base64)
-    return await create_task(rt, caller, options, draft)
+    return await _create(rt, caller, options, draft)
 
 
 async def submit_swap_face(
@@ -174,7 +184,7 @@ async def submit_swap_face(
     draft = Draft(TaskAction.SWAP_FACE, description="/swap_face", params={"op": "swap_face"})
     draft.new_inputs["source"] = await inputs.decode_off_loop(rt, source)
     draft.new_inputs["target"] = await inputs.decode_off_loop(rt, target)
-    return await create_task(rt, caller, options, draft)
+    return await _create(rt, caller, options, draft)
 
 
 async def submit_video(
@@ -233,7 +243,7 @@ async def submit_video(
         draft.description = f"/video {text}"
     else:
         raise PromptIsRequired("video needs a prompt, an image or a taskId.")
-    return await create_task(rt, caller, options, draft)
+    return await _create(rt, caller, options, draft)
 
 
 def _video_index(value: object) -> int:

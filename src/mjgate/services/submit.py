@@ -96,6 +96,10 @@ class Draft:
     custom_id: str | None = None
     modal: bool = False
     final_prompt: str | None = None
+    # The prompt in English when it was translated (services.translation): what the channel
+    # gets; ``prompt`` stays as the user typed it.
+    prompt_en: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
     # For descriptions that name the new task's own id (``/blend <id> 2``).
     description_for: Callable[[str], str] | None = None
 
@@ -114,10 +118,12 @@ MAX_PROMPT_CHARS = 6000
 
 
 def check_prompt(rt: Runtime, prompt: str) -> None:
-    """A too long prompt is a 400; banned words refuse the submit with code 24. Both before
-    anything is created or charged."""
+    """A too long prompt (or one holding NUL) is a 400; banned words refuse the submit with
+    code 24. Both before anything is created or charged."""
     if len(prompt) > MAX_PROMPT_CHARS:
         raise PromptTooLong()
+    if "\x00" in prompt:  # legal JSON, but no text: PostgreSQL refuses it in a text column
+        raise BindRequestBodyFailed("A prompt cannot hold a NUL character.")
     word = rt.banned_words.find(prompt)
     if word is not None:
         raise BannedPrompt(promptEn=prompt, bannedWord=word)
@@ -229,7 +235,7 @@ async def create_task(
         mode=mode,
         bot_type=bot_type,
         prompt=draft.prompt,
-        prompt_en=draft.prompt,
+        prompt_en=draft.prompt_en or draft.prompt,
         description=draft.description_for(task_id) if draft.description_for else draft.description,
         state=state,
         custom_id=draft.custom_id,
@@ -240,7 +246,10 @@ async def create_task(
         params=params,
         buttons=[],
         result={},
-        properties={"finalPrompt": draft.final_prompt or draft.prompt},
+        properties={
+            "finalPrompt": draft.final_prompt or draft.prompt_en or draft.prompt,
+            **draft.properties,
+        },
         updated_at=now,
     )
     refusals: list[HandOver] = []
@@ -271,7 +280,7 @@ async def create_task(
             if outcome.refusal == Refusal.BANNED:
                 found = outcome.properties or {}
                 raise BannedPrompt(
-                    promptEn=found.get("promptEn") or task.prompt,
+                    promptEn=found.get("promptEn") or task.prompt_en,
                     bannedWord=found.get("bannedWord") or "",
                 )
             if outcome.refusal is not None:

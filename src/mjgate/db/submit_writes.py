@@ -19,7 +19,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]  # no stubs ship with asyncpg
 
@@ -50,33 +50,10 @@ from mjgate.domain.webhooks import WebhookDelivery
 Row = Sequence[Any]
 
 
-class QuotaWork(Protocol):
-    """What a charge needs of a transaction (``UnitOfWork`` and ``SubmitWork`` both)."""
-
-    async def debit(self, user_id: int, amount: int) -> bool: ...
-
-    async def charge_token(self, token_id: int, amount: int) -> bool: ...
-
-    async def record_ledger(self, entry: LedgerEntry) -> bool: ...
-
-
-class PriceWork(Protocol):
-    async def price_overrides(self) -> dict[str, int]: ...
-
-
-class OutboxWork(Protocol):
-    """What queueing a webhook needs of a transaction."""
-
-    async def supersede_deliveries(self, task_id: str, now: int) -> None: ...
-
-    def add(self, obj: object) -> None: ...
-
-    def after_commit(self, callback: Callable[[], None]) -> None: ...
-
-
 class SubmitWork:
     """One submit's transaction: the subset of ``UnitOfWork`` that ``create_task`` uses,
-    running the same statements (``db/statements.py``) on the bare driver.
+    running the same statements (``db/statements.py``) on the bare driver. It serves the
+    services' ports ``QuotaWork``, ``PriceWork`` and ``OutboxWork`` (``services/ports.py``).
 
     Subclasses supply ``_execute`` (the number of rows changed), ``_one`` and ``_all``,
     each given the SQL text and positional parameters compiled for their driver.

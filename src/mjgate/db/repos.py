@@ -1,5 +1,9 @@
 """The unit of work: every query the services need, behind plain methods.
 
+The statements the hot paths also run (debit, token charge, ledger, prices, channel lock,
+load and queue place, supersede, the wake) are written once in ``db/statements.py`` and
+executed here on the ORM session; the rest are written here, once.
+
 Services never see SQLAlchemy; they call these methods inside ``Database.write()`` or
 ``Database.read()``, and the transaction commits when the block ends without an error.
 """
@@ -9,12 +13,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import CursorResult, Result, delete, exists, func, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import CursorResult, Result, Select, delete, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from mjgate.db.compiled import DialectName, Statement
+from mjgate.db.statements import (
+    ANNOUNCE_WORK,
+    CHARGE_TOKEN,
+    COUNT_BY_STATUS,
+    DEBIT,
+    ENABLED_CHANNELS,
+    LEDGER_COLUMNS,
+    LOCK_CHANNEL,
+    NEXT_QUEUE_SEQ,
+    PRICE_OVERRIDES,
+    RECORD_LEDGER,
+    SUPERSEDE_DELIVERIES,
+)
 from mjgate.db.tables import channels, ledger, prices, tasks, tokens, users, webhook_deliveries
 from mjgate.db.wakes import WAKE_CHANNEL
 from mjgate.domain.accounts import ApiToken, LedgerEntry, User
@@ -31,7 +46,7 @@ def _rowcount(result: Result[Any]) -> int:
 
 
 class UnitOfWork:
-    def __init__(self, session: AsyncSession, *, dialect: str) -> None:
+    def __init__(self, session: AsyncSession, *, dialect: DialectName) -> None:
         self._session = session
         self._dialect = dialect
         # Row locks (FOR UPDATE) on PostgreSQL; SQLite's writers already hold the whole file.
@@ -46,14 +61,16 @@ class UnitOfWork:
     async def ping(self) -> None:
         await self._session.execute(text("SELECT 1"))
 
+    async def _run(self, statement: Statement, params: dict[str, Any]) -> Result[Any]:
+        """Execute one of ``db/statements.py``'s statements in this transaction."""
+        return await self._session.execute(statement.construct(self._dialect), params)
+
     async def announce_work(self) -> None:
         """Tell the other processes' dispatchers that work may start (a task queued, a slot
         freed). PostgreSQL delivers it when this transaction commits, and not at all if it
         rolls back. On SQLite another process finds the work at its dispatcher's next tick."""
         if self._dialect != "sqlite":
-            await self._session.execute(
-                text("SELECT pg_notify(:channel, '')"), {"channel": WAKE_CHANNEL}
-            )
+            await self._run(ANNOUNCE_WORK, {"channel": WAKE_CHANNEL})
 
     def add(self, obj: object) -> None:
         self._session.add(obj)
@@ -114,13 +131,7 @@ class UnitOfWork:
 
     async def debit(self, user_id: int, amount: int) -> bool:
         """Take ``amount`` from the balance only if it is there: never below zero."""
-        result = await self._session.execute(
-            update(User)
-            .where(users.c.id == user_id, users.c.balance >= amount)
-            .values(balance=users.c.balance - amount)
-            .execution_options(synchronize_session=False)
-        )
-        return _rowcount(result) == 1
+        return _rowcount(await self._run(DEBIT, {"user_id": user_id, "amount": amount})) == 1
 
     async def credit(self, user_id: int, amount: int) -> None:
         await self._session.execute(
@@ -132,15 +143,7 @@ class UnitOfWork:
 
     async def charge_token(self, token_id: int, amount: int) -> bool:
         """Count spend on a token; refuse when it would pass the token's cap."""
-        result = await self._session.execute(
-            update(ApiToken)
-            .where(
-                tokens.c.id == token_id,
-                or_(tokens.c.spend_cap.is_(None), tokens.c.spent + amount <= tokens.c.spend_cap),
-            )
-            .values(spent=tokens.c.spent + amount)
-            .execution_options(synchronize_session=False)
-        )
+        result = await self._run(CHARGE_TOKEN, {"token_id": token_id, "amount": amount})
         return _rowcount(result) == 1
 
     async def uncharge_token(self, token_id: int, amount: int) -> None:
@@ -153,19 +156,8 @@ class UnitOfWork:
 
     async def record_ledger(self, entry: LedgerEntry) -> bool:
         """Insert the entry unless the task already has one of that kind (then False)."""
-        values: dict[str, Any] = {
-            "user_id": entry.user_id,
-            "token_id": entry.token_id,
-            "task_id": entry.task_id,
-            "amount": entry.amount,
-            "kind": entry.kind,
-            "reason": entry.reason,
-            "created_at": entry.created_at,
-        }
-        insert = sqlite_insert if self._dialect == "sqlite" else pg_insert
-        statement = insert(ledger).values(**values).on_conflict_do_nothing()
-        result = await self._session.execute(statement)
-        return _rowcount(result) == 1
+        values = {name: getattr(entry, name) for name in LEDGER_COLUMNS}
+        return _rowcount(await self._run(RECORD_LEDGER, values)) == 1
 
     async def ledger_of(self, user_id: int, limit: int = 20) -> Sequence[LedgerEntry]:
         query = (
@@ -202,8 +194,8 @@ class UnitOfWork:
         )
 
     async def price_overrides(self) -> dict[str, int]:
-        rows = await self._session.execute(select(prices.c.key, prices.c.price))
-        return {str(key): int(price) for key, price in rows.all()}
+        rows: Sequence[Any] = (await self._run(PRICE_OVERRIDES, {})).all()
+        return {str(key): int(price) for key, price in rows}
 
     async def set_price_override(self, key: str, price: int | None, now: int) -> None:
         """Set (or, with None, remove) one operator price override."""
@@ -216,10 +208,20 @@ class UnitOfWork:
     # -- channels ---------------------------------------------------------------------
 
     async def channels(self, *, enabled_only: bool = False) -> Sequence[Channel]:
-        query = select(Channel).order_by(channels.c.id)
         if enabled_only:
-            query = query.where(channels.c.enabled.is_(True))
-        return (await self._session.scalars(query)).all()
+            return await self._channels(ENABLED_CHANNELS, {}, reload=False)
+        return (await self._session.scalars(select(Channel).order_by(channels.c.id))).all()
+
+    async def _channels(
+        self, statement: Statement, params: dict[str, Any], *, reload: bool
+    ) -> Sequence[Channel]:
+        """Channels loaded into this session (tracked; ``reload``: the row's values win over
+        those already loaded) from one of the statements that ``select(channels)``."""
+        construct = statement.construct(self._dialect)
+        assert isinstance(construct, Select)
+        query = select(Channel).from_statement(construct)
+        options = {"populate_existing": reload}
+        return (await self._session.scalars(query, params, execution_options=options)).all()
 
     async def channel_by_id(self, channel_id: int) -> Channel | None:
         return await self._session.get(Channel, channel_id)
@@ -230,26 +232,16 @@ class UnitOfWork:
 
     async def lock_channel(self, channel_id: int) -> Channel | None:
         """The per-channel lock under which load is counted and slots are taken."""
-        query = select(Channel).where(channels.c.id == channel_id)
-        if self._locking:
-            # NO KEY UPDATE: inserting a task that references the channel takes KEY SHARE on
-            # it, which this lock leaves free, so foreign-key checks never wait on the lock.
-            query = query.with_for_update(key_share=True)
-        return (
-            await self._session.scalars(query.execution_options(populate_existing=True))
-        ).first()
+        found = await self._channels(LOCK_CHANNEL, {"channel_id": channel_id}, reload=True)
+        return found[0] if found else None
 
     async def count_tasks_on(self, channel_id: int) -> int:
         query = select(func.count()).select_from(Task).where(tasks.c.channel_id == channel_id)
         return int(await self._session.scalar(query) or 0)
 
     async def count_by_status(self, channel_id: int, statuses: Iterable[TaskStatus]) -> int:
-        query = (
-            select(func.count())
-            .select_from(Task)
-            .where(tasks.c.channel_id == channel_id, tasks.c.status.in_(list(statuses)))
-        )
-        return int(await self._session.scalar(query) or 0)
+        params = {"channel_id": channel_id, "statuses": list(statuses)}
+        return int((await self._run(COUNT_BY_STATUS, params)).scalar_one())
 
     async def active_counts(self) -> dict[int, int]:
         """Each channel's tasks that hold or wait for a slot."""
@@ -269,15 +261,6 @@ class UnitOfWork:
         return {(int(cid), TaskStatus(status)): int(n) for cid, status, n in rows if cid}
 
     # -- tasks ------------------------------------------------------------------------
-
-    async def insert_task(self, task: Task) -> bool:
-        """Insert a new task; False (and nothing inserted) when its id is taken already."""
-        try:
-            async with self._session.begin_nested():
-                self._session.add(task)
-        except IntegrityError:
-            return False
-        return True
 
     async def delete_task(self, task: Task) -> None:
         await self._session.delete(task)
@@ -325,10 +308,7 @@ class UnitOfWork:
 
     async def next_queue_seq(self, channel_id: int) -> int:
         """The next place in the channel's queue; call it under the channel lock."""
-        query = select(func.coalesce(func.max(tasks.c.queue_seq), 0)).where(
-            tasks.c.channel_id == channel_id
-        )
-        return int(await self._session.scalar(query) or 0) + 1
+        return int((await self._run(NEXT_QUEUE_SEQ, {"channel_id": channel_id})).scalar_one())
 
     async def running_count(self, channel_id: int) -> int:
         return await self.count_by_status(channel_id, RUNNING_STATUSES)
@@ -407,17 +387,7 @@ class UnitOfWork:
         A row under a live lease is being sent: it stays, and the next row of the task
         waits for it, so pushes of one task never overtake each other.
         """
-        await self._session.execute(
-            update(WebhookDelivery)
-            .where(
-                _deliveries.c.task_id == task_id,
-                _deliveries.c.status == DeliveryStatus.PENDING,
-                _deliveries.c.is_final.is_(False),
-                or_(_deliveries.c.lease_until.is_(None), _deliveries.c.lease_until < now),
-            )
-            .values(status=DeliveryStatus.SUPERSEDED, worker_id=None, lease_until=None)
-            .execution_options(synchronize_session=False)
-        )
+        await self._run(SUPERSEDE_DELIVERIES, {"of_task": task_id, "now": now})
 
     async def due_deliveries(
         self, now: int, limit: int, after: tuple[int, int] | None = None

@@ -16,9 +16,11 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from mjgate.db.compiled import DialectName
 from mjgate.db.polled_reads import PolledReads, PostgresPolledReads, SqlitePolledReads
 from mjgate.db.rate_buckets import RateBuckets
 from mjgate.db.repos import UnitOfWork
+from mjgate.db.sqlite_files import SQLITE_BUSY_TIMEOUT_MS, apply_pragmas
 from mjgate.db.submit_writes import PostgresSubmitWrites, SqliteSubmitWrites, SubmitWork
 from mjgate.db.wakes import WakeListener
 
@@ -42,7 +44,10 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
     # A fixed pool: overflow connections would be opened and closed per request, and opening
     # one (a thread, PRAGMAs) costs more than the query it serves.
     engine = create_async_engine(
-        url, connect_args={"timeout": 30}, pool_size=SQLITE_POOL_SIZE, max_overflow=0
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        pool_size=SQLITE_POOL_SIZE,
+        max_overflow=0,
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -50,14 +55,7 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
         # Take over transaction control from the driver so that BEGIN is ours to issue.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        # Pages in memory and mapped: reads of a large tasks table touch few syscalls.
-        cursor.execute("PRAGMA cache_size=-16384")
-        cursor.execute("PRAGMA mmap_size=268435456")
-        cursor.execute("PRAGMA temp_store=MEMORY")
+        apply_pragmas(cursor, writes=True, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS)
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -84,7 +82,7 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = async_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
-        self.dialect = "sqlite" if self.is_sqlite else "postgresql"
+        self.dialect: DialectName = "sqlite" if self.is_sqlite else "postgresql"
         if self.is_sqlite:
             self._write_engine = _sqlite_engine(self.url, immediate=True)
             self._read_engine = _sqlite_engine(self.url, immediate=False)

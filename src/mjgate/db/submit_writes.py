@@ -7,155 +7,75 @@ most of it was thread hand-overs (the GIL waits out its switch interval under lo
 the same statements run as plain SQL: on SQLite on the event loop's thread, on a connection
 of its own (each statement is tens of microseconds from the page cache); on PostgreSQL on
 an asyncpg connection with prepared statements, one round trip per statement and no ORM
-flush. The statements and their guards are those of ``UnitOfWork`` (the guarded debit, the
-ledger's unique (task_id, kind), the queue place drawn under the channel lock).
+flush. The statements are ``UnitOfWork``'s own, written once in ``db/statements.py`` (the
+guarded debit, the ledger's unique (task_id, kind), the queue place drawn under the channel
+lock) and compiled once per dialect for the driver (``db/compiled.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from enum import Enum
-from typing import Any, Protocol
+from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]  # no stubs ship with asyncpg
-import orjson
-from sqlalchemy import JSON
 
-from mjgate.db.tables import channels, tasks, webhook_deliveries
+from mjgate.db.compiled import DialectName, Statement
+from mjgate.db.sqlite_files import connect_sqlite
+from mjgate.db.statements import (
+    ANNOUNCE_WORK,
+    CHARGE_TOKEN,
+    DEBIT,
+    DELIVERY_COLUMNS,
+    INSERT_DELIVERY,
+    INSERT_TASK,
+    LEDGER_COLUMNS,
+    LOAD_AND_NEXT_SEQ,
+    LOCK_CHANNEL,
+    PRICE_OVERRIDES,
+    RECORD_LEDGER,
+    SUPERSEDE_DELIVERIES,
+    TASK_COLUMNS,
+    channel_from_row,
+)
 from mjgate.db.wakes import WAKE_CHANNEL
 from mjgate.domain.accounts import LedgerEntry
 from mjgate.domain.channels import Channel
 from mjgate.domain.tasks import Task, TaskStatus
-from mjgate.domain.webhooks import DeliveryStatus, WebhookDelivery
+from mjgate.domain.webhooks import WebhookDelivery
 
 Row = Sequence[Any]
 
 
-class QuotaWork(Protocol):
-    """What a charge needs of a transaction (``UnitOfWork`` and ``SubmitWork`` both)."""
-
-    async def debit(self, user_id: int, amount: int) -> bool: ...
-
-    async def charge_token(self, token_id: int, amount: int) -> bool: ...
-
-    async def record_ledger(self, entry: LedgerEntry) -> bool: ...
-
-
-class PriceWork(Protocol):
-    async def price_overrides(self) -> dict[str, int]: ...
-
-
-class OutboxWork(Protocol):
-    """What queueing a webhook needs of a transaction."""
-
-    async def supersede_deliveries(self, task_id: str, now: int) -> None: ...
-
-    def add(self, obj: object) -> None: ...
-
-    def after_commit(self, callback: Callable[[], None]) -> None: ...
-
-
-_TASK_COLUMNS = [column.name for column in tasks.columns]
-_TASK_JSON = {c.name for c in tasks.columns if isinstance(c.type, JSON)}
-_CHANNEL_COLUMNS = [column.name for column in channels.columns]
-_CHANNEL_JSON = {c.name for c in channels.columns if isinstance(c.type, JSON)}
-_DELIVERY_COLUMNS = [c.name for c in webhook_deliveries.columns if c.name != "id"]
-
-
-def _numbered(count: int, start: int = 1) -> str:
-    return ", ".join(f"${n}" for n in range(start, start + count))
-
-
-def _in(values: Iterable[Enum]) -> str:
-    # The members' values are constants of this code base, never client input.
-    return ", ".join(f"'{member.value}'" for member in values)
-
-
-_LOCK_CHANNEL = f"SELECT {', '.join(_CHANNEL_COLUMNS)} FROM channels WHERE id = $1"
-ENABLED_CHANNELS = f"SELECT {', '.join(_CHANNEL_COLUMNS)} FROM channels WHERE enabled ORDER BY id"
-_NEXT_SEQ = "SELECT coalesce(max(queue_seq), 0) FROM tasks WHERE channel_id = $1"
-_INSERT_TASK = (
-    f"INSERT INTO tasks ({', '.join(_TASK_COLUMNS)}) VALUES ({_numbered(len(_TASK_COLUMNS))}) "
-    "ON CONFLICT (id) DO NOTHING"
-)
-_PRICES = "SELECT key, price FROM prices"
-_DEBIT = "UPDATE users SET balance = balance - $1 WHERE id = $2 AND balance >= $1"
-_CHARGE_TOKEN = (
-    "UPDATE tokens SET spent = spent + $1 "
-    "WHERE id = $2 AND (spend_cap IS NULL OR spent + $1 <= spend_cap)"
-)
-_LEDGER = (
-    "INSERT INTO ledger (user_id, token_id, task_id, amount, kind, reason, created_at) "
-    f"VALUES ({_numbered(7)}) ON CONFLICT (task_id, kind) DO NOTHING"
-)
-_SUPERSEDE = (
-    f"UPDATE webhook_deliveries SET status = '{DeliveryStatus.SUPERSEDED.value}', "
-    "worker_id = NULL, lease_until = NULL "
-    f"WHERE task_id = $1 AND status = '{DeliveryStatus.PENDING.value}' AND NOT is_final "
-    "AND (lease_until IS NULL OR lease_until < $2)"
-)
-_INSERT_DELIVERY = (
-    f"INSERT INTO webhook_deliveries ({', '.join(_DELIVERY_COLUMNS)}) "
-    f"VALUES ({_numbered(len(_DELIVERY_COLUMNS))})"
-)
-
-
-def _json(value: Any) -> Any:
-    # SQLite hands JSON columns back as text, asyncpg hands `json` back as text too.
-    return orjson.loads(value) if isinstance(value, str | bytes) else value
-
-
-def channel_from_row(row: Row) -> Channel:
-    """A ``Channel`` (not attached to any session) from the columns in ``channels`` order."""
-    values = {
-        name: (_json(value) if name in _CHANNEL_JSON else value)
-        for name, value in zip(_CHANNEL_COLUMNS, row, strict=False)
-    }
-    values["enabled"] = bool(values["enabled"])
-    return Channel(**values)
-
-
-def _plain(value: Any) -> Any:
-    return value.value if isinstance(value, Enum) else value
-
-
-def _task_values(task: Task) -> list[Any]:
-    return [
-        orjson.dumps(getattr(task, name)).decode()
-        if name in _TASK_JSON
-        else _plain(getattr(task, name))
-        for name in _TASK_COLUMNS
-    ]
-
-
-def _delivery_values(delivery: WebhookDelivery) -> list[Any]:
-    return [_plain(getattr(delivery, name)) for name in _DELIVERY_COLUMNS]
-
-
 class SubmitWork:
-    """One submit's transaction: the subset of ``UnitOfWork`` that ``create_task`` uses.
+    """One submit's transaction: the subset of ``UnitOfWork`` that ``create_task`` uses,
+    running the same statements (``db/statements.py``) on the bare driver. It serves the
+    services' ports ``QuotaWork``, ``PriceWork`` and ``OutboxWork`` (``services/ports.py``).
 
-    Subclasses supply ``_execute`` (the number of rows changed), ``_one`` and ``_all``.
+    Subclasses supply ``_execute`` (the number of rows changed), ``_one`` and ``_all``,
+    each given the SQL text and positional parameters compiled for their driver.
     """
+
+    dialect: DialectName
 
     def __init__(self) -> None:
         self.committed_callbacks: list[Callable[[], None]] = []
         self._pending: list[WebhookDelivery] = []
 
-    async def _execute(self, sql: str, *args: Any) -> int:
+    async def _execute(self, sql: str, args: tuple[Any, ...]) -> int:
         raise NotImplementedError
 
-    async def _one(self, sql: str, *args: Any) -> Row | None:
+    async def _one(self, sql: str, args: tuple[Any, ...]) -> Row | None:
         raise NotImplementedError
 
-    async def _all(self, sql: str, *args: Any) -> list[Row]:
+    async def _all(self, sql: str, args: tuple[Any, ...]) -> list[Row]:
         raise NotImplementedError
+
+    async def _run(self, statement: Statement, **params: Any) -> int:
+        return await self._execute(*statement.bare(self.dialect, params))
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         if callback not in self.committed_callbacks:
@@ -165,52 +85,40 @@ class SubmitWork:
         """See ``UnitOfWork.announce_work``: a no-op on SQLite."""
 
     async def lock_channel(self, channel_id: int) -> Channel | None:
-        row = await self._one(self._lock_channel_sql, channel_id)
+        row = await self._one(*LOCK_CHANNEL.bare(self.dialect, {"channel_id": channel_id}))
         return None if row is None else channel_from_row(row)
-
-    _lock_channel_sql = _LOCK_CHANNEL
 
     async def load_and_next_seq(
         self, channel_id: int, statuses: Iterable[TaskStatus]
     ) -> tuple[int, int]:
         """The channel's tasks in ``statuses`` and its next queue place, in one statement:
         call it under the channel lock (as ``count_by_status`` and ``next_queue_seq``)."""
-        sql = (
-            "SELECT (SELECT count(*) FROM tasks WHERE channel_id = $1 "
-            f"AND status IN ({_in(statuses)})), ({_NEXT_SEQ})"
-        )
-        row = await self._one(sql, channel_id)
+        params = {"channel_id": channel_id, "statuses": list(statuses)}
+        row = await self._one(*LOAD_AND_NEXT_SEQ.bare(self.dialect, params))
         assert row is not None
-        return int(row[0]), int(row[1]) + 1
+        return int(row[0]), int(row[1])
 
     async def insert_task(self, task: Task) -> bool:
         """Insert a new task; False (and nothing inserted) when its id is taken already."""
-        return await self._execute(_INSERT_TASK, *_task_values(task)) == 1
+        values = {name: getattr(task, name) for name in TASK_COLUMNS}
+        return await self._execute(*INSERT_TASK.bare(self.dialect, values)) == 1
 
     async def price_overrides(self) -> dict[str, int]:
-        return {str(key): int(price) for key, price in await self._all(_PRICES)}
+        rows = await self._all(*PRICE_OVERRIDES.bare(self.dialect, {}))
+        return {str(key): int(price) for key, price in rows}
 
     async def debit(self, user_id: int, amount: int) -> bool:
-        return await self._execute(_DEBIT, amount, user_id) == 1
+        return await self._run(DEBIT, user_id=user_id, amount=amount) == 1
 
     async def charge_token(self, token_id: int, amount: int) -> bool:
-        return await self._execute(_CHARGE_TOKEN, amount, token_id) == 1
+        return await self._run(CHARGE_TOKEN, token_id=token_id, amount=amount) == 1
 
     async def record_ledger(self, entry: LedgerEntry) -> bool:
-        changed = await self._execute(
-            _LEDGER,
-            entry.user_id,
-            entry.token_id,
-            entry.task_id,
-            entry.amount,
-            _plain(entry.kind),
-            entry.reason,
-            entry.created_at,
-        )
-        return changed == 1
+        values = {name: getattr(entry, name) for name in LEDGER_COLUMNS}
+        return await self._execute(*RECORD_LEDGER.bare(self.dialect, values)) == 1
 
     async def supersede_deliveries(self, task_id: str, now: int) -> None:
-        await self._execute(_SUPERSEDE, task_id, now)
+        await self._run(SUPERSEDE_DELIVERIES, of_task=task_id, now=now)
 
     def add(self, obj: object) -> None:
         """Queue an outbox row; it is inserted before the commit, in this transaction."""
@@ -221,42 +129,28 @@ class SubmitWork:
     async def flush(self) -> None:
         pending, self._pending = self._pending, []
         for delivery in pending:
-            await self._execute(_INSERT_DELIVERY, *_delivery_values(delivery))
-
-
-_NUMBERED = re.compile(r"\$(\d+)")
-
-
-@functools.cache  # a handful of statement texts, rewritten once each, not per statement
-def _sqlite_sql(sql: str) -> str:
-    # SQLite numbers its parameters ``?N``: the same statement texts serve both databases.
-    return _NUMBERED.sub(r"?\1", sql)
+            values = {name: getattr(delivery, name) for name in DELIVERY_COLUMNS}
+            await self._execute(*INSERT_DELIVERY.bare(self.dialect, values))
 
 
 class _SqliteWork(SubmitWork):
+    dialect: DialectName = "sqlite"
+
     def __init__(self, connection: sqlite3.Connection) -> None:
         super().__init__()
         self._connection = connection
 
-    async def _execute(self, sql: str, *args: Any) -> int:
-        return int(self._connection.execute(_sqlite_sql(sql), args).rowcount)
+    async def _execute(self, sql: str, args: tuple[Any, ...]) -> int:
+        return int(self._connection.execute(sql, args).rowcount)
 
-    async def _one(self, sql: str, *args: Any) -> Row | None:
-        row: Row | None = self._connection.execute(_sqlite_sql(sql), args).fetchone()
+    async def _one(self, sql: str, args: tuple[Any, ...]) -> Row | None:
+        row: Row | None = self._connection.execute(sql, args).fetchone()
         return row
 
-    async def _all(self, sql: str, *args: Any) -> list[Row]:
-        return list(self._connection.execute(_sqlite_sql(sql), args).fetchall())
+    async def _all(self, sql: str, args: tuple[Any, ...]) -> list[Row]:
+        return list(self._connection.execute(sql, args).fetchall())
 
 
-_SQLITE_WRITE_PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=NORMAL",
-    "PRAGMA foreign_keys=ON",
-    "PRAGMA cache_size=-16384",
-    "PRAGMA mmap_size=268435456",
-    "PRAGMA temp_store=MEMORY",
-)
 BUSY_WAIT_SECONDS = 30.0
 
 
@@ -276,12 +170,7 @@ class SqliteSubmitWrites:
 
     def _ready(self) -> sqlite3.Connection:
         if self._connection is None:
-            connection = sqlite3.connect(
-                self._path, timeout=0, isolation_level=None, check_same_thread=False
-            )
-            for pragma in _SQLITE_WRITE_PRAGMAS:
-                connection.execute(pragma)
-            self._connection = connection
+            self._connection = connect_sqlite(self._path, writes=True, busy_timeout_ms=0)
         return self._connection
 
     async def _begin(self, connection: sqlite3.Connection) -> None:
@@ -329,27 +218,25 @@ def _changed(status: str) -> int:
 
 
 class _PostgresWork(SubmitWork):
+    dialect: DialectName = "postgresql"
+
     def __init__(self, connection: asyncpg.Connection) -> None:
         super().__init__()
         self._connection = connection
 
-    # NO KEY UPDATE: inserting a task that references the channel takes KEY SHARE on it,
-    # which this lock leaves free, so foreign-key checks never wait on the lock.
-    _lock_channel_sql = _LOCK_CHANNEL + " FOR NO KEY UPDATE"
-
-    async def _execute(self, sql: str, *args: Any) -> int:
+    async def _execute(self, sql: str, args: tuple[Any, ...]) -> int:
         return _changed(await self._connection.execute(sql, *args))
 
-    async def _one(self, sql: str, *args: Any) -> Row | None:
+    async def _one(self, sql: str, args: tuple[Any, ...]) -> Row | None:
         row = await self._connection.fetchrow(sql, *args)
         return None if row is None else tuple(row)
 
-    async def _all(self, sql: str, *args: Any) -> list[Row]:
+    async def _all(self, sql: str, args: tuple[Any, ...]) -> list[Row]:
         return [tuple(row) for row in await self._connection.fetch(sql, *args)]
 
     async def announce_work(self) -> None:
         # Delivered when this transaction commits, and not at all if it rolls back.
-        await self._connection.execute("SELECT pg_notify($1, '')", WAKE_CHANNEL)
+        await self._run(ANNOUNCE_WORK, channel=WAKE_CHANNEL)
 
 
 class PostgresSubmitWrites:
@@ -369,12 +256,3 @@ class PostgresSubmitWrites:
 
     async def close(self) -> None:
         """The pool is the polled reads'; they close it."""
-
-
-def active_counts_sql(statuses: Iterable[TaskStatus], channels_condition: str) -> str:
-    """Tasks per channel among some channels, on the (channel_id, status) index: never a
-    scan of finished tasks."""
-    return (
-        f"SELECT channel_id, count(*) FROM tasks WHERE {channels_condition} "
-        f"AND status IN ({_in(statuses)}) GROUP BY channel_id"
-    )

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from mjgate.db.repos import UnitOfWork
-from mjgate.db.submit_writes import QuotaWork
 from mjgate.domain.accounts import LedgerEntry, LedgerKind
 from mjgate.domain.tasks import Task
 from mjgate.errors import QuotaNotEnough
+from mjgate.services.ports import BalanceWork, QuotaWork
 
 
 async def charge_task(uow: QuotaWork, task: Task, price: int, now: int) -> None:
@@ -31,7 +30,7 @@ async def charge_task(uow: QuotaWork, task: Task, price: int, now: int) -> None:
     )
 
 
-async def refund_task(uow: UnitOfWork, task: Task, reason: str, now: int) -> bool:
+async def refund_task(uow: BalanceWork, task: Task, reason: str, now: int) -> bool:
     """Give back what the task was charged, once. A task never charged gets nothing."""
     if task.price <= 0 or task.refunded:
         return False
@@ -58,7 +57,7 @@ async def refund_task(uow: UnitOfWork, task: Task, reason: str, now: int) -> boo
     return True
 
 
-async def top_up(uow: UnitOfWork, user_id: int, amount: int, reason: str, now: int) -> None:
+async def top_up(uow: BalanceWork, user_id: int, amount: int, reason: str, now: int) -> None:
     """Add (or, negative, take away) quota by an operator; a balance never goes below zero."""
     if amount < 0 and not await uow.debit(user_id, -amount):
         raise QuotaNotEnough("The balance is smaller than the amount to take away.")

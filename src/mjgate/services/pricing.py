@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from mjgate.db.submit_writes import PriceWork
 from mjgate.domain.accounts import amount_in_range
 from mjgate.domain.pricing import PriceList
 from mjgate.domain.tasks import Mode, TaskAction
 from mjgate.errors import AmountOutOfRange, PriceKeyInvalid
+from mjgate.services.ports import PriceWork
 from mjgate.services.runtime import Runtime
 
 

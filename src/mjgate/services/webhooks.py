@@ -12,9 +12,9 @@ from typing import Any
 
 import orjson
 
-from mjgate.db.submit_writes import OutboxWork
 from mjgate.domain.tasks import Task
 from mjgate.domain.webhooks import WebhookDelivery
+from mjgate.services.ports import OutboxWork
 from mjgate.services.runtime import Runtime
 from mjgate.services.views import task_view
 

@@ -231,6 +231,19 @@ class ErrorEnvelope(Answer):
     properties: ErrorProperties
 
 
+class OpenAIErrorDetail(Answer):
+    message: str
+    type: str = Field(examples=["invalid_request_error"])
+    param: str | None = None
+    code: str | None = Field(None, examples=["invalid_api_key"])
+
+
+class OpenAIError(Answer):
+    """Every error under ``/v1``, in OpenAI's shape (its clients read nothing else)."""
+
+    error: OpenAIErrorDetail
+
+
 class SeedAnswer(Answer):
     code: Literal[1]
     description: Literal["Success"]

@@ -23,7 +23,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 import mjgate.errors
-from mjgate.api.answers import ErrorEnvelope, SubmitAnswer
+from mjgate.api.answers import ErrorEnvelope, OpenAIError, SubmitAnswer
 from mjgate.api.errors import RETRY_AFTER_SECONDS, error_response
 from mjgate.api.rate_limit_step import request_kind
 from mjgate.api.routes_table import Credentials, route_of
@@ -41,6 +41,20 @@ from mjgate.errors import (
 Responses = dict[int | str, dict[str, Any]]
 JSON = "application/json"
 ENVELOPE_REF = "#/components/schemas/ErrorEnvelope"
+OPENAI_ERROR_REF = "#/components/schemas/OpenAIError"
+# OpenAI's Images API under /v1: its errors (api/openai_errors.py), by status.
+_OPENAI_STATUSES = {
+    400: "A parameter is wrong (`param` names it), or the prompt is refused",
+    401: "No key, or an unknown one",
+    403: "A disabled key or user",
+    404: "No such model or route",
+    413: "A body over the limit",
+    429: "Quota, queue or rate limit; `Retry-After` when waiting helps",
+    500: "The server failed; the error was logged",
+    502: "The image task failed",
+    503: "No channel can take the work",
+    504: "The task outlived the wait; it goes on, and the message names it",
+}
 SECURITY_SCHEMES = {
     "bearerAuth": {
         "type": "http",
@@ -151,6 +165,7 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
         for name in ("HTTPValidationError", "ValidationError"):
             schemas.pop(name, None)
         _add_schema(schemas, ErrorEnvelope)
+        _add_schema(schemas, OpenAIError)
         components["securitySchemes"] = SECURITY_SCHEMES
         app.openapi_schema = spec
     return app.openapi_schema
@@ -168,6 +183,9 @@ def _describe_front_door(method: str, path: str, operation: dict[str, Any]) -> N
         operation["parameters"] = parameters
     else:
         operation.pop("parameters", None)
+    if path.startswith("/v1/"):
+        _describe_openai(method, path, operation, responses)
+        return
     route = route_of(method, path)
     kinds: list[type[MjgateError]] = []
     if route.credentials is Credentials.TOKEN:
@@ -197,6 +215,21 @@ def _describe_front_door(method: str, path: str, operation: dict[str, Any]) -> N
         media = response.setdefault("content", {}).setdefault(JSON, {})
         media.setdefault("schema", {"$ref": ENVELOPE_REF})
         _add_example(response, kind)
+
+
+def _describe_openai(
+    method: str, path: str, operation: dict[str, Any], responses: dict[str, Any]
+) -> None:
+    """OpenAI-style routes answer OpenAI's error shape, never the /mj envelope."""
+    if route_of(method, path).credentials is Credentials.TOKEN:
+        operation["security"] = TOKEN_SECURITY
+    statuses = [401, 403, 404, 429, 500]
+    if method == "POST":
+        statuses += [400, 413, 502, 503, 504]
+    for status in sorted(statuses):
+        response = responses.setdefault(str(status), {"description": _OPENAI_STATUSES[status]})
+        media = response.setdefault("content", {}).setdefault(JSON, {})
+        media["schema"] = {"$ref": OPENAI_ERROR_REF}
 
 
 def _body_schema_by_name(operation: dict[str, Any], schemas: dict[str, Any]) -> None:

@@ -15,8 +15,12 @@ import time
 from collections.abc import AsyncIterator
 
 import orjson
+import pytest
 
 from support import Gateway
+
+# Measures time or latency: runs alone, after the parallel part (scripts/test).
+pytestmark = pytest.mark.timing
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MIB = 1024 * 1024

@@ -21,6 +21,9 @@ from mjgate.services.runtime import Runtime
 from processes import Proc, process_env, start
 from support import ADMIN_TOKEN, Gateway, serve_with
 
+# Measures time or latency: runs alone, after the parallel part (scripts/test).
+pytestmark = pytest.mark.timing
+
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 # One route of each kind: answered by api.front's table, and by FastAPI.
 FAST_GET, FASTAPI_GET = "/mj/task/{id}/fetch", "/mj/task/list"

@@ -27,6 +27,9 @@ from support import (
     task_row,
 )
 
+# Measures time or latency: runs alone, after the parallel part (scripts/test).
+pytestmark = pytest.mark.timing
+
 SURROGATE = "\\ud800"  # as a JSON escape: json.loads makes it a lone surrogate
 
 

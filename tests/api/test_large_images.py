@@ -24,6 +24,9 @@ from PIL import Image
 from processes import Proc, process_env, start
 from support import ADMIN_TOKEN
 
+# Measures time or latency: runs alone, after the parallel part (scripts/test).
+pytestmark = pytest.mark.timing
+
 HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 SIDE = 9400  # the side of the image in the finding
 BUDGET = 25_000_000  # MJGATE_MAX_IMAGE_PIXELS's default

@@ -8,10 +8,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from mjgate.services import accounts
 from mjgate.services.runtime import Runtime
 from support import ADMIN_TOKEN, ServedApp, make_settings, serve_app
+
+# Measures time or latency: runs alone, after the parallel part (scripts/test).
+pytestmark = pytest.mark.timing
 
 OFF: dict[str, object] = {"rate_limit_anonymous_per_second": 0}
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -14,6 +14,9 @@ import pytest
 
 from cli.test_cli import MJGATE, bearer, cli_env, mjgate, ok, serving
 
+# Measures time or latency: runs alone, after the parallel part (scripts/test).
+pytestmark = pytest.mark.timing
+
 HEAVY = ("fastapi", "starlette", "uvicorn", "httpx", "PIL", "av", "websockets", "sqlalchemy")
 
 

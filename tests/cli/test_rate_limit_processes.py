@@ -13,6 +13,9 @@ from mjgate.services.runtime import Runtime
 from processes import Proc, process_env, start
 from support import ADMIN_TOKEN
 
+# Measures time or latency: runs alone, after the parallel part (scripts/test).
+pytestmark = pytest.mark.timing
+
 RATE, BURST, RESERVE = 20.0, 10, 0.2
 SECONDS = 2.0
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

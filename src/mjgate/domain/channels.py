@@ -69,6 +69,16 @@ class AccountFilter:
     def is_empty(self) -> bool:
         return not self.instances and not self.modes
 
+    def to_params(self) -> dict[str, list[str]]:
+        return {"instances": sorted(self.instances), "modes": sorted(self.modes)}
+
+    @classmethod
+    def from_params(cls, kept: object) -> AccountFilter:
+        """The filter a task keeps in its params (none: every channel)."""
+        if not isinstance(kept, dict):
+            return cls()
+        return cls(frozenset(kept.get("instances", [])), frozenset(kept.get("modes", [])))
+
     def admits(self, channel: Channel) -> bool:
         if self.instances:
             names = {channel.name, str(channel.config.get("channel_id") or "")}

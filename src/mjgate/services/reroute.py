@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import logging
 
-from mjgate.domain.channels import Channel, decide_queue
+from mjgate.domain.channels import AccountFilter, Channel, decide_queue
 from mjgate.domain.tasks import ACTIVE_STATUSES, Task, TaskStatus, requeue
 from mjgate.errors import Refusal, StartRefused
 from mjgate.providers.base import ProviderUpdate
 from mjgate.services.channel_health import channel_failed, channel_out_of_service
 from mjgate.services.runtime import Runtime
-from mjgate.services.submit import rank_channels
+from mjgate.services.submit import ACCOUNT_FILTER, rank_channels
 from mjgate.services.updates import apply_update
 from mjgate.services.webhooks import enqueue_webhook, view_now
 
@@ -77,11 +77,14 @@ async def _requeue(
     """Move a task this worker claimed (``claimed_by``), or one still waiting in the
     refusing channel's queue (None), to the best other channel with room."""
     refused = {*task.params.get(REFUSED_BY, []), refusing.id}
+    wanted = AccountFilter.from_params(task.params.get(ACCOUNT_FILTER))  # the client's pin
     async with rt.db.read() as uow:
         channels = [
             c
             for c in await uow.channels(enabled_only=True)
-            if c.id not in refused and c.serves(task.action, task.mode)
+            if c.id not in refused
+            and c.serves(task.action, task.mode, task.bot_type)
+            and wanted.admits(c)
         ]
         loads = await uow.active_counts()
     for candidate in rank_channels(channels, loads, rt.clock()):

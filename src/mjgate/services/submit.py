@@ -137,6 +137,7 @@ def _bot_type(value: object) -> BotType:
     return _BOT_TYPES[value.upper()]
 
 
+ACCOUNT_FILTER = "account_filter"  # params: the client's accountFilter, as AccountFilter keeps it
 _FILTER_INSTANCE_KEYS = ("instanceId", "channelId")
 _FILTER_MAX_CHARS = 64
 
@@ -253,9 +254,12 @@ async def create_task(
         updated_at=now,
     )
     refusals: list[HandOver] = []
-    candidates = await _candidate_channels(
-        rt, draft, mode, bot_type, read_account_filter(options.account_filter)
-    )
+    wanted = read_account_filter(options.account_filter)
+    if not wanted.is_empty:
+        # Kept with the task: a task moved later (its channel refused it or went out of
+        # service) still goes only where the client allowed.
+        template.params = {**template.params, ACCOUNT_FILTER: wanted.to_params()}
+    candidates = await _candidate_channels(rt, draft, mode, bot_type, wanted)
     attempts = _attempts(candidates)
     tried: set[int | None] = set()  # full, or refused the task: not asked again
     for attempt, (channel, only_free) in enumerate(attempts):

@@ -244,6 +244,10 @@ async def test_work_waiting_on_an_account_that_dies_moves_to_another(settings: A
         waiting = await admin.submit("imagine", {"prompt": "a third boat"})
         assert waiting["code"] == 22  # no free slot anywhere: it waits in acc1's queue
         assert (await admin.fetch(waiting["result"]))["properties"]["channelId"] == "acc1"
+        pinned = await admin.submit(
+            "imagine", {"prompt": "a pinned boat", "accountFilter": {"instanceId": "acc1"}}
+        )
+        assert pinned["code"] == 22
         await admin.wait(running["result"], {"IN_PROGRESS"})
         pool.simulator.account_problem("bad_token")
 
@@ -257,6 +261,10 @@ async def test_work_waiting_on_an_account_that_dies_moves_to_another(settings: A
         assert moved["status"] == "SUCCESS", moved["failReason"]
         assert moved["properties"]["channelId"] == "acc2"
         assert (await admin.wait(other["result"]))["status"] == "SUCCESS"
+        # A task the client pinned to acc1 goes nowhere else: it fails, refunded.
+        kept = await admin.wait(pinned["result"], within=15)
+        assert kept["properties"]["channelId"] == "acc1"
+        _assert_refunded(kept, kept["failReason"])
 
 
 async def test_a_captcha_takes_the_account_out_while_the_pool_moves_on(

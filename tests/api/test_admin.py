@@ -62,6 +62,16 @@ async def test_bad_price_key_and_unknown_user_are_refused(gateway: Gateway) -> N
     duplicate = await gateway.post("/mj/admin/users", {"name": "admin"})
     assert duplicate.status_code == 400
     assert duplicate.json()["description"] == "invalid_request"
+    # NUL is legal in JSON and URLs, but no name holds it (PostgreSQL text cannot): asking
+    # for such a user is a 404, creating one a 400, never a 500 (the OpenAPI fuzz found it).
+    for route in ("/mj/admin/users/%00/quota", "/mj/admin/users/a%00b/tokens"):
+        nul = await gateway.post(route, {"amount": 5, "label": "x"})
+        assert nul.status_code == 404, nul.text
+        assert nul.json()["description"] == "user_not_found"
+    for name in ("a\x00b", "tab\there"):
+        control = await gateway.post("/mj/admin/users", {"name": name})
+        assert control.status_code == 400, control.text
+        assert control.json()["description"] == "invalid_request"
 
 
 async def test_taking_back_more_than_the_balance_is_refused(gateway: Gateway) -> None:

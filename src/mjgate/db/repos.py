@@ -84,6 +84,8 @@ class UnitOfWork:
         return int(await self._session.scalar(select(func.count()).select_from(User)) or 0)
 
     async def user_by_name(self, name: str) -> User | None:
+        if "\x00" in name:
+            return None  # no name holds NUL (PostgreSQL text cannot), and asking is an error
         return (await self._session.scalars(select(User).where(users.c.name == name))).first()
 
     async def user_by_id(self, user_id: int, *, fresh: bool = False) -> User | None:

@@ -68,6 +68,8 @@ async def create_user(rt: Runtime, name: str, *, is_admin: bool = False) -> User
     name = name.strip()
     if not name or len(name) > 64:
         raise AccountError("A user name has 1 to 64 characters.")
+    if not name.isprintable():
+        raise AccountError("A user name cannot hold control characters.")
     now = rt.clock()
     async with rt.db.write() as uow:
         if await uow.user_by_name(name) is not None:

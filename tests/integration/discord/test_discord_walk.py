@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from discord_channel import DiscordScene, discord_scene, sqlite_url
+from mjgate.services import accounts
 from support import Gateway, make_settings, png_bytes, png_data_url
 
 Task = dict[str, Any]
@@ -202,7 +203,14 @@ async def test_what_discord_cannot_do_goes_elsewhere_or_is_refused(scene: Discor
     )
     assert response.status_code == 503, response.text
     assert response.json()["description"] == "no_available_channel"
-    assert png_bytes()  # the sandbox still runs them when enabled (tests/api/test_routes.py)
+    # With a channel that offers edits, the pool sends them there, not to the account.
+    await accounts.set_channel_enabled(scene.rt, "sandbox", True, None)
+    answer = await admin.submit(
+        "edits", {"prompt": "x", "image": png_data_url(), "maskBase64": png_data_url()}
+    )
+    edited = await admin.fetch(answer["result"])
+    assert edited["properties"]["channelId"] == "sandbox"
+    assert png_bytes()  # kept: the helper the edits images come from still makes a PNG
 
 
 async def test_a_client_gateway_helper_sees_every_status(scene: DiscordScene) -> None:
